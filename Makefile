@@ -1,0 +1,28 @@
+# Two entry points: `make demo` (set up, then run the main job) and `make test`.
+# Set-up creates .venv and installs moldiff with constraints.txt, which pins the CPU torch wheel.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.moldiff-installed
+OUT ?= demo-output
+
+.PHONY: setup demo test clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev]'
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/moldiff data info
+	$(BIN)/moldiff score qm9:test --oracles rings,qed,sa,logp --out $(OUT)/qm9_test_scored.csv
+	$(BIN)/moldiff evaluate qm9:test --reference qm9:train --oracles rings,qed --out $(OUT)/qm9_test_metrics.json
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q
+
+clean:
+	rm -rf $(VENV) $(OUT) .pytest_cache

@@ -1,0 +1,290 @@
+"""The ``moldiff`` command line.
+
+User mistakes (a :class:`~moldiff.errors.MoldiffError`) end in one line ``Error: ...`` on stderr and
+exit code 2, without a traceback; output files are only written, atomically, once the work is done.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+
+import click
+
+from . import __version__
+from .errors import MoldiffError
+
+log = logging.getLogger("moldiff")
+
+
+class UserError(click.ClickException):
+    """A one-line error with exit code 2."""
+
+    exit_code = 2
+
+
+class MoldiffGroup(click.Group):
+    """A click group that turns :class:`MoldiffError` into a one-line error, exit code 2."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except MoldiffError as exc:
+            raise UserError(str(exc)) from None
+
+
+class _Formatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        return f"{record.levelname.lower()}: {record.getMessage()}"
+
+
+def _setup_logging() -> None:
+    if not log.handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(_Formatter())
+        log.addHandler(handler)
+        log.setLevel(logging.INFO)
+        log.propagate = False
+
+
+def _console():
+    from rich.console import Console
+
+    return Console()
+
+
+@click.group(cls=MoldiffGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="moldiff")
+def cli() -> None:
+    """moldiff: guided discrete diffusion for molecule design.
+
+    Data sets are named by a spec wherever a molecule file is accepted: qm9 (all splits),
+    qm9:train, qm9:valid, qm9:test, or a path to a .smi/.txt/.csv/.jsonl file (optionally .gz).
+    """
+    _setup_logging()
+
+
+# --- data -----------------------------------------------------------------------------------
+@cli.group(cls=MoldiffGroup)
+def data() -> None:
+    """Packaged data sets: sizes, provenance, preparation, export."""
+
+
+@data.command("info")
+@click.option("--dataset", default="qm9", show_default=True, help="Packaged data set.")
+def data_info(dataset: str) -> None:
+    """Show sizes, hashes, vocabularies and guidance-target thresholds of a data set."""
+    from rich.table import Table
+
+    from .data import dataset_info
+    from .targets import available_targets, read_target
+
+    info = dataset_info(dataset)
+    console = _console()
+    table = Table(title=f"{dataset}: {info['molecules']:,} unique molecules", title_justify="left", show_header=False)
+    table.add_column("field")
+    table.add_column("value")
+    table.add_row("source", f"{info['source_file']} ({info['source_molecules']:,} SMILES, sha256 {info['source_sha256'][:16]}...)")
+    table.add_row("cleaning", f"{info['invalid']} invalid, {info['duplicates']} duplicates removed; {info['canonicalisation']}")
+    sizes = ", ".join(f"{split} {n:,}" for split, n in info["split_sizes"].items())
+    table.add_row("split", f"{sizes} (seed {info['split_seed']})")
+    table.add_row("data hash", info["data_sha256"])
+    for representation, tok in info["tokenizers"].items():
+        table.add_row(
+            f"{representation} vocabulary",
+            f"{tok['vocab_size']} tokens ({tok['data_tokens']} + 4 special), longest molecule "
+            f"{tok['longest_molecule_tokens']} tokens, max_length {tok['max_length']}, "
+            f"{tok['molecules_too_long']} too long",
+        )
+    console.print(table)
+
+    targets = Table(title="guidance targets", title_justify="left")
+    for column in ("target", "oracle", "label", "percentile", "positive fraction", "computed on"):
+        targets.add_column(column)
+    for name, path in available_targets().items():
+        target = read_target(path)
+        computed = target.computed
+        same_data = computed.get("data_sha256") == info["data_sha256"]
+        where = f"{computed.get('data', '?')}" + ("" if same_data else " (other data)")
+        sign = ">" if target.direction == "above" else "<"
+        targets.add_row(
+            name, target.oracle, f"{target.oracle} {sign} {target.threshold:.4g}",
+            str(computed.get("percentile", "")), str(computed.get("positive_fraction", "")), where,
+        )
+    console.print(targets)
+
+
+@data.command("prepare")
+@click.option("--source", required=True, type=click.Path(path_type=Path), help="Source SMILES file, one per line (.txt or .txt.gz).")
+@click.option("--out", "out_dir", required=True, type=click.Path(path_type=Path), help="Directory for the prepared files.")
+@click.option("--name", default="qm9", show_default=True, help="Data set name (file prefix).")
+def data_prepare(source: Path, out_dir: Path, name: str) -> None:
+    """Rebuild a prepared data set (canonical, deduplicated, split, vocabularies) from its source.
+
+    Maintainers run this to regenerate moldiff/resources/qm9 from the raw QM9 SMILES.
+    """
+    from .data import prepare_dataset
+
+    if not source.is_file():
+        raise MoldiffError(f"no such file: {source}")
+    info = prepare_dataset(source, out_dir, name)
+    click.echo(f"{info['molecules']:,} molecules, data hash {info['data_sha256']} -> {out_dir}")
+
+
+@data.command("export")
+@click.argument("spec")
+@click.option("--out", required=True, type=click.Path(path_type=Path), help="Output file: .csv, .jsonl, .sdf or .smi.")
+def data_export(spec: str, out: Path) -> None:
+    """Write the molecules of a data set spec (e.g. qm9:test) to a file."""
+    from .data import load_molecules
+    from .io import check_writable, write_table
+
+    check_writable(out)
+    molecules = load_molecules(spec)
+    written = write_table(molecules.table.reset_index(drop=True), out)
+    click.echo(f"wrote {written:,} molecules to {out}")
+
+
+# --- oracles and scoring --------------------------------------------------------------------
+@cli.command("oracles")
+def list_oracles() -> None:
+    """List the property oracles."""
+    from .oracles import ORACLES
+
+    for name, oracle in ORACLES.items():
+        click.echo(f"{name:16s} {oracle.description}")
+
+
+@cli.command()
+@click.argument("source", metavar="IN")
+@click.option("--oracles", default="rings,qed", show_default=True, help="Comma-separated oracle names (see `moldiff oracles`).")
+@click.option("--out", required=True, type=click.Path(path_type=Path), help="Output file: .csv, .jsonl, .sdf or .smi.")
+@click.option("--workers", type=click.IntRange(min=1), default=None, help="Processes for scoring [default: all cores].")
+def score(source: str, oracles: str, out: Path, workers: int | None) -> None:
+    """Score the molecules of IN (a file or data set spec) with property oracles.
+
+    Invalid SMILES are skipped with a warning; the output holds the canonical SMILES, the input
+    string and one column per oracle.
+    """
+    from .data import load_molecules
+    from .io import check_writable, write_table
+    from .oracles import parse_oracles
+    from .oracles import score as score_molecules
+
+    names = parse_oracles(oracles)
+    check_writable(out)
+    molecules = load_molecules(source)
+    values = score_molecules(molecules.smiles, names, workers=workers)
+    table = molecules.table.reset_index(drop=True)
+    for name in names:
+        table[name] = values[name].to_numpy()
+    written = write_table(table, out)
+    skipped = f" ({molecules.n_invalid:,} invalid skipped)" if molecules.n_invalid else ""
+    click.echo(f"scored {len(molecules):,} molecules{skipped} with {', '.join(names)} -> {out} ({written:,} rows)")
+
+
+@cli.command()
+@click.argument("generated")
+@click.option("--reference", default="qm9", show_default=True, help="Known molecules for novelty: data set spec or file.")
+@click.option("--oracles", default="rings,qed", show_default=True, help="Oracles whose statistics to report.")
+@click.option("--targets", default="", help="Guidance targets whose hit fractions to report, e.g. rings,qed.")
+@click.option("--fcd/--no-fcd", default=False, show_default=True, help="Compute the Frechet ChemNet Distance.")
+@click.option("--fcd-reference", default="qm9:test", show_default=True, help="Reference set for FCD.")
+@click.option("--out", required=True, type=click.Path(path_type=Path), help="Metrics file (.json).")
+def evaluate(generated: str, reference: str, oracles: str, targets: str, fcd: bool, fcd_reference: str, out: Path) -> None:
+    """Validity, uniqueness, novelty, properties (and FCD) of GENERATED molecules.
+
+    GENERATED is a file or data set spec; every row counts, invalid or empty SMILES as invalid.
+    """
+    from .data import read_spec
+    from .io import check_writable, write_json
+    from .metrics import evaluate as evaluate_molecules
+    from .metrics import metrics_table
+    from .oracles import parse_oracles
+    from .targets import parse_targets
+
+    parse_oracles(oracles)
+    target_list = parse_targets(targets) if targets else []
+    check_writable(out, (".json",))
+    strings = read_spec(generated)["smiles"].tolist()
+    metrics = evaluate_molecules(
+        strings, reference=reference, oracles=oracles, targets=target_list, fcd=fcd, fcd_reference=fcd_reference
+    )
+    metrics["generated"] = generated
+    write_json(metrics, out)
+    _console().print(metrics_table(metrics, title=f"{generated}: sample quality"))
+    click.echo(f"metrics -> {out}")
+
+
+# --- targets --------------------------------------------------------------------------------
+@cli.group(cls=MoldiffGroup)
+def target() -> None:
+    """Guidance targets: an oracle, a threshold and a direction."""
+
+
+@target.command("list")
+def target_list() -> None:
+    """List the available targets and where their files are."""
+    from .targets import available_targets, read_target
+
+    for name, path in available_targets().items():
+        t = read_target(path)
+        sign = ">" if t.direction == "above" else "<"
+        click.echo(f"{name:12s} {t.oracle} {sign} {t.threshold:.4g}   {path}")
+
+
+@target.command("create")
+@click.argument("name")
+@click.option("--oracle", required=True, help="Oracle giving the property (see `moldiff oracles`).")
+@click.option("--direction", type=click.Choice(["above", "below"]), default="above", show_default=True, help="Label 1 when the value is above / below the threshold.")
+@click.option("--percentile", type=float, default=None, help="Percentile of the data that sets the threshold [default: 90 above, 10 below].")
+@click.option("--data", "data_spec", default="qm9:train", show_default=True, help="Molecules the threshold is computed on.")
+@click.option("--description", default="", help="What the target means.")
+@click.option("--out", type=click.Path(path_type=Path), default=None, help="Target file [default: guidance/NAME/target.toml].")
+def target_create(name: str, oracle: str, direction: str, percentile: float | None, data_spec: str, description: str, out: Path | None) -> None:
+    """Compute a threshold from data and write the target file NAME."""
+    from .data import data_hash, load_molecules, parse_spec
+    from .io import check_writable
+    from .oracles import get_oracle
+    from .oracles import score as score_molecules
+    from .targets import default_percentile, threshold_from_data, validate_target_name
+
+    validate_target_name(name)
+    get_oracle(oracle)
+    percentile = default_percentile(direction) if percentile is None else percentile
+    out = out or Path("guidance") / name / "target.toml"
+    check_writable(out, (".toml",))
+    molecules = load_molecules(data_spec)
+    values = score_molecules(molecules.smiles, [oracle])[oracle].to_numpy()
+    parsed = parse_spec(data_spec)
+    record = {
+        "data": data_spec,
+        "data_sha256": data_hash(parsed[0]) if parsed else _file_sha256(Path(data_spec)),
+        "command": f"moldiff target create {name} --oracle {oracle} --direction {direction} "
+        f"--percentile {percentile:g} --data {data_spec}",
+    }
+    result = threshold_from_data(name, oracle, values, percentile=percentile, direction=direction,
+                                 description=description, record=record)
+    result.save(out)
+    sign = ">" if direction == "above" else "<"
+    click.echo(
+        f"target {name}: {oracle} {sign} {result.threshold:.6g} "
+        f"(percentile {result.computed['percentile']:g} of {len(values):,} molecules; "
+        f"{result.computed['positive_fraction']:.2%} positive) -> {out}"
+    )
+
+
+def _file_sha256(path: Path) -> str:
+    import hashlib
+
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def main() -> None:
+    """Console-script entry point."""
+    cli(prog_name="moldiff")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,250 @@
+"""Molecule files in and result tables out.
+
+Reading: ``.smi`` / ``.txt`` (one SMILES per line, optional second whitespace-separated column kept
+as ``name``), ``.csv`` with a ``smiles`` column, ``.jsonl`` with a ``smiles`` key; any of them may be
+gzip-compressed (``.gz`` suffix). Rows keep their 1-based line number in the source file as index,
+so warnings can point at the offending lines.
+
+Writing: ``.csv``, ``.jsonl``, ``.sdf`` (RDKit) and ``.smi``, always atomically: the table goes to a
+temporary file in the target directory which is then renamed over the target, so an interrupted
+run never leaves a half-written file.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gzip
+import io
+import json
+import math
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO, Any
+
+import pandas as pd
+from rdkit import Chem
+
+from .chem import to_mol
+from .errors import MoldiffError
+
+INPUT_FORMATS = (".smi", ".txt", ".csv", ".jsonl")
+TABLE_FORMATS = (".csv", ".jsonl", ".sdf", ".smi")
+
+
+def file_format(path: str | Path, allowed: tuple[str, ...]) -> str:
+    """The format suffix of ``path`` (``.gz`` looked through), or a clear error if unsupported."""
+    suffixes = [s.lower() for s in Path(path).suffixes]
+    if suffixes and suffixes[-1] == ".gz" and allowed == INPUT_FORMATS:
+        suffixes = suffixes[:-1]
+    fmt = suffixes[-1] if suffixes else ""
+    if fmt not in allowed:
+        shown = f"'{fmt}'" if fmt else "no extension"
+        extra = " (optionally gzip-compressed, .gz)" if allowed == INPUT_FORMATS else ""
+        raise MoldiffError(
+            f"unsupported file type {shown} for {path}: use {', '.join(allowed)}{extra}"
+        )
+    return fmt
+
+
+def _open_text(path: Path) -> IO[str]:
+    if path.suffix.lower() == ".gz":
+        return io.TextIOWrapper(gzip.open(path, "rb"), encoding="utf-8")
+    return open(path, encoding="utf-8")
+
+
+def read_molecule_file(path: str | Path) -> pd.DataFrame:
+    """Read a molecule file into a DataFrame with a ``smiles`` column (raw strings, unvalidated).
+
+    The index holds each row's 1-based line number in the file. Other columns of a CSV or JSONL
+    file are kept; the second column of a ``.smi`` / ``.txt`` line becomes ``name``.
+    """
+    path = Path(path)
+    fmt = file_format(path, INPUT_FORMATS)
+    if not path.exists():
+        raise MoldiffError(f"no such file: {path}")
+    if path.is_dir():
+        raise MoldiffError(f"{path} is a directory, not a molecule file")
+    try:
+        with _open_text(path) as handle:
+            if fmt == ".csv":
+                table = _read_csv(handle, path)
+            elif fmt == ".jsonl":
+                table = _read_jsonl(handle, path)
+            else:
+                table = _read_lines(handle)
+    except (OSError, UnicodeDecodeError, EOFError) as exc:
+        raise MoldiffError(f"cannot read {path}: {exc}") from None
+    if table.empty:
+        raise MoldiffError(f"{path} holds no molecules")
+    return table
+
+
+def _read_lines(handle: IO[str]) -> pd.DataFrame:
+    rows, lines, names = [], [], []
+    for number, line in enumerate(handle, start=1):
+        fields = line.split(maxsplit=1)
+        if not fields or fields[0].startswith("#"):
+            continue
+        if number == 1 and fields[0].lower() == "smiles":  # header line
+            continue
+        rows.append(fields[0])
+        names.append(fields[1].strip() if len(fields) > 1 else "")
+        lines.append(number)
+    table = pd.DataFrame({"smiles": rows}, index=pd.Index(lines, name="line"))
+    if any(names):
+        table["name"] = names
+    return table
+
+
+def _smiles_column(columns: list[str], path: Path) -> str:
+    for column in columns:
+        if str(column).strip().lower() == "smiles":
+            return column
+    listed = ", ".join(map(str, columns)) or "none"
+    raise MoldiffError(f"{path} has no 'smiles' column (columns: {listed}); add a header named smiles")
+
+
+def _read_csv(handle: IO[str], path: Path) -> pd.DataFrame:
+    try:
+        table = pd.read_csv(handle, dtype=str, keep_default_na=False)
+    except pd.errors.EmptyDataError:
+        raise MoldiffError(f"{path} holds no molecules") from None
+    except pd.errors.ParserError as exc:
+        raise MoldiffError(f"{path} is not a valid CSV file: {exc}") from None
+    column = _smiles_column(list(table.columns), path)
+    table = table.rename(columns={column: "smiles"})
+    table.index = pd.Index(range(2, len(table) + 2), name="line")  # line 1 is the header
+    return table
+
+
+def _read_jsonl(handle: IO[str], path: Path) -> pd.DataFrame:
+    records, lines = [], []
+    for number, line in enumerate(handle, start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise MoldiffError(f"{path}, line {number}: not valid JSON ({exc.msg})") from None
+        if not isinstance(record, dict):
+            raise MoldiffError(f"{path}, line {number}: expected a JSON object per line")
+        records.append(record)
+        lines.append(number)
+    table = pd.DataFrame.from_records(records, index=pd.Index(lines, name="line"))
+    if table.empty:
+        return table
+    column = _smiles_column(list(table.columns), path)
+    table = table.rename(columns={column: "smiles"})
+    table["smiles"] = table["smiles"].fillna("").astype(str)
+    return table
+
+
+def check_writable(path: str | Path, allowed: tuple[str, ...] = TABLE_FORMATS) -> Path:
+    """Fail early, before any work, if ``path`` has an unsupported format or cannot be written.
+
+    Missing parent directories are created.
+    """
+    path = Path(path)
+    file_format(path, allowed)
+    if path.is_dir():
+        raise MoldiffError(f"cannot write {path}: it is a directory; give a file name")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"):
+            pass
+    except OSError as exc:
+        raise MoldiffError(f"cannot write {path}: {exc.strerror or exc}") from None
+    return path
+
+
+@contextlib.contextmanager
+def atomic_write(path: str | Path, mode: str = "w") -> Iterator[IO[Any]]:
+    """Open a temporary file beside ``path``; on success it replaces ``path``, on error it vanishes."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, mode, **({} if "b" in mode else {"encoding": "utf-8", "newline": ""})) as handle:
+            yield handle
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(tmp_name, 0o666 & ~_umask())
+        os.replace(tmp_name, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp_name)
+        raise
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def write_json(data: Any, path: str | Path) -> None:
+    """Write ``data`` as pretty JSON, atomically (NaN becomes null)."""
+    with atomic_write(path) as handle:
+        json.dump(_json_safe(data), handle, indent=2)
+        handle.write("\n")
+
+
+def _json_safe(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {str(k): _json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_safe(v) for v in value]
+    if hasattr(value, "item"):  # numpy scalars
+        return _json_safe(value.item())
+    return value
+
+
+def write_table(table: pd.DataFrame, path: str | Path) -> int:
+    """Write a table with a ``smiles`` column in the format given by the extension, atomically.
+
+    Returns the number of rows written (for ``.sdf``, rows whose SMILES is not a valid molecule are
+    left out, since an SD file cannot hold them).
+    """
+    path = Path(path)
+    fmt = file_format(path, TABLE_FORMATS)
+    with atomic_write(path) as handle:
+        if fmt == ".csv":
+            table.to_csv(handle, index=False)
+            return len(table)
+        if fmt == ".jsonl":
+            for record in table.to_dict(orient="records"):
+                handle.write(json.dumps(_json_safe(record)) + "\n")
+            return len(table)
+        if fmt == ".smi":
+            names = table["name"] if "name" in table.columns else None
+            for i, smiles in enumerate(table["smiles"]):
+                name = f"\t{names.iloc[i]}" if names is not None and names.iloc[i] != "" else ""
+                handle.write(f"{smiles}{name}\n")
+            return len(table)
+        return _write_sdf(table, handle)
+
+
+def _write_sdf(table: pd.DataFrame, handle: IO[str]) -> int:
+    writer = Chem.SDWriter(handle)
+    written = 0
+    properties = [c for c in table.columns if c not in ("smiles", "name")]
+    for record in table.to_dict(orient="records"):
+        mol = to_mol(record["smiles"])
+        if mol is None:
+            continue
+        if record.get("name"):
+            mol.SetProp("_Name", str(record["name"]))
+        mol.SetProp("smiles", str(record["smiles"]))
+        for prop in properties:
+            value = record[prop]
+            if value is None or (isinstance(value, float) and math.isnan(value)):
+                continue
+            mol.SetProp(str(prop), str(value))
+        writer.write(mol)
+        written += 1
+    writer.close()
+    return written

@@ -1,0 +1,154 @@
+"""Sample-quality metrics of generated molecules against a reference data set.
+
+Every set operation works on RDKit canonical SMILES (the public guidance code compared raw strings,
+which inflates novelty). Definitions, for ``n`` generated strings:
+
+- ``valid``: RDKit parses it and it is not empty; ``validity = valid / n``;
+- ``unique``: distinct canonical SMILES among the valid; ``uniqueness = unique / valid``;
+- ``novel``: unique molecules absent from the reference (all of its splits);
+  ``novelty = novel / unique`` and ``novel_fraction = novel / n`` (the papers' "novel count" / n);
+- property statistics (count, mean, std, quartiles) over all valid molecules and over the novel
+  unique ones; for each target, the fraction of valid and of novel molecules that are hits;
+- optionally the Frechet ChemNet Distance of the valid molecules to ``fcd_reference``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from .chem import canonicalise_all
+from .data import load_molecules, load_split, parse_spec
+from .oracles import parse_oracles, score
+from .targets import Target
+
+
+@dataclass(frozen=True)
+class Reference:
+    """Canonical SMILES that count as known: generated molecules outside them are novel."""
+
+    name: str
+    smiles: frozenset[str]
+
+
+def load_reference(spec: str = "qm9", progress: bool = True) -> Reference:
+    """A reference set from a data set spec (``qm9``, ``qm9:train``, ...) or a molecule file."""
+    parsed = parse_spec(spec)
+    smiles = load_split(*parsed) if parsed else load_molecules(spec, progress=progress).smiles
+    return Reference(spec, frozenset(smiles))
+
+
+def property_statistics(values: np.ndarray) -> dict[str, float]:
+    """Count, mean, standard deviation, min, quartiles and max of the finite values (NaN if none)."""
+    values = np.asarray(values, dtype=float)
+    values = values[np.isfinite(values)]
+    if values.size == 0:
+        nan = float("nan")
+        return {"count": 0, "mean": nan, "std": nan, "min": nan, "q1": nan, "median": nan, "q3": nan, "max": nan}
+    q1, median, q3 = np.percentile(values, [25, 50, 75])
+    return {
+        "count": int(values.size), "mean": float(values.mean()), "std": float(values.std()),
+        "min": float(values.min()), "q1": float(q1), "median": float(median), "q3": float(q3),
+        "max": float(values.max()),
+    }
+
+
+def _fraction(part: int, whole: int) -> float:
+    return part / whole if whole else float("nan")
+
+
+def evaluate(
+    generated: Sequence[str | None],
+    reference: str | Reference = "qm9",
+    oracles: str | Sequence[str] = ("rings", "qed"),
+    targets: Sequence[Target] = (),
+    fcd: bool = False,
+    fcd_reference: str = "qm9:test",
+    device: str = "cpu",
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Metrics of generated strings (``None`` or ``''`` count as invalid); a JSON-ready dict."""
+    if isinstance(reference, str):
+        reference = load_reference(reference, progress=progress)
+    requested = parse_oracles(oracles) if oracles else []
+    oracle_names = list(dict.fromkeys([*requested, *(t.oracle for t in targets)]))
+    canonical = canonicalise_all(list(generated), progress=progress)
+    valid = [c for c in canonical if c is not None]
+    unique = sorted(set(valid))
+    novel = [c for c in unique if c not in reference.smiles]
+    n = len(canonical)
+    metrics: dict[str, Any] = {
+        "n": n,
+        "valid": len(valid),
+        "unique": len(unique),
+        "novel": len(novel),
+        "validity": _fraction(len(valid), n),
+        "uniqueness": _fraction(len(unique), len(valid)),
+        "novelty": _fraction(len(novel), len(unique)),
+        "novel_fraction": _fraction(len(novel), n),
+        "reference": {"name": reference.name, "molecules": len(reference.smiles)},
+    }
+    values = score(unique, oracle_names, progress=progress)
+    by_molecule = {name: dict(zip(unique, values[name].to_numpy())) for name in oracle_names}
+    is_novel = np.array([c not in reference.smiles for c in unique], dtype=bool)
+    metrics["properties"] = {
+        name: {
+            "valid": property_statistics(np.array([by_molecule[name][c] for c in valid])),
+            "novel": property_statistics(values[name].to_numpy()[is_novel]),
+        }
+        for name in oracle_names
+    }
+    metrics["targets"] = {}
+    for target in targets:
+        valid_hits = target.labels(np.array([by_molecule[target.oracle][c] for c in valid]))
+        novel_hits = target.labels(values[target.oracle].to_numpy()[is_novel])
+        metrics["targets"][target.name] = {
+            "oracle": target.oracle, "direction": target.direction, "threshold": target.threshold,
+            "hit_fraction_valid": _fraction(int(valid_hits.sum()), len(valid)),
+            "hit_fraction_novel": _fraction(int(novel_hits.sum()), len(novel)),
+        }
+    if fcd:
+        from .fcd import frechet_chemnet_distance
+
+        fcd_smiles = load_reference(fcd_reference, progress=progress).smiles
+        metrics["fcd"] = {
+            "value": frechet_chemnet_distance(valid, sorted(fcd_smiles), device=device),
+            "reference": fcd_reference,
+            "reference_molecules": len(fcd_smiles),
+        }
+    return metrics
+
+
+def metrics_table(metrics: dict[str, Any], title: str = "Sample quality"):
+    """A ``rich`` table of :func:`evaluate`'s metrics, for the terminal or a notebook."""
+    from rich.table import Table
+
+    table = Table(title=title, title_justify="left")
+    table.add_column("metric")
+    table.add_column("count", justify="right")
+    table.add_column("fraction", justify="right")
+    table.add_row("generated", str(metrics["n"]), "")
+    table.add_row("valid", str(metrics["valid"]), f"{metrics['validity']:.4f} of generated")
+    table.add_row("unique", str(metrics["unique"]), f"{metrics['uniqueness']:.4f} of valid")
+    table.add_row(
+        f"novel (vs {metrics['reference']['name']})", str(metrics["novel"]),
+        f"{metrics['novelty']:.4f} of unique, {metrics['novel_fraction']:.4f} of generated",
+    )
+    for name, groups in metrics["properties"].items():
+        for group, stats in groups.items():
+            table.add_row(
+                f"{name} ({group})", str(stats["count"]),
+                f"mean {stats['mean']:.3f}  quartiles {stats['q1']:.3f} / {stats['median']:.3f} / {stats['q3']:.3f}",
+            )
+    for name, hits in metrics.get("targets", {}).items():
+        sign = ">" if hits["direction"] == "above" else "<"
+        table.add_row(
+            f"target {name} ({hits['oracle']} {sign} {hits['threshold']:.4g})", "",
+            f"{hits['hit_fraction_valid']:.4f} of valid, {hits['hit_fraction_novel']:.4f} of novel",
+        )
+    if "fcd" in metrics:
+        table.add_row(f"FCD (vs {metrics['fcd']['reference']})", "", f"{metrics['fcd']['value']:.4f}")
+    return table
