@@ -26,6 +26,11 @@ def asset_roots() -> list[Path]:
     return roots
 
 
+def cache_dir() -> Path:
+    """Directory for derived, re-computable data: ``$MOLDIFF_CACHE`` or ``~/.cache/moldiff``."""
+    return Path(os.environ.get("MOLDIFF_CACHE", Path.home() / ".cache" / "moldiff")).expanduser()
+
+
 def find_asset(kind: str, name: str) -> Path | None:
     """First ``<root>/<kind>/<name>`` that exists, or ``None``."""
     for root in asset_roots():

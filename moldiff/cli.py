@@ -275,6 +275,112 @@ def target_create(name: str, oracle: str, direction: str, percentile: float | No
     )
 
 
+# --- training ----------------------------------------------------------------------------
+def _training_options(function):
+    """Options shared by `train` and `train-classifier` (defaults from TrainConfig)."""
+    from .training import TrainConfig
+
+    defaults = {f.name: f.default for f in TrainConfig.__dataclass_fields__.values()}
+    options = [
+        click.option("--representation", default=defaults["representation"], show_default=True, help="smiles or selfies."),
+        click.option("--preset", default=defaults["preset"], show_default=True, help="Network size: tiny, small (about an hour on 2 CPU cores), base (GPU)."),
+        click.option("--data", default=defaults["data"], show_default=True, help="qm9 or a molecule file (split 90/5/5, test held out)."),
+        click.option("--max-steps", type=int, default=defaults["max_steps"], show_default=True, help="Optimiser steps (may be raised when resuming)."),
+        click.option("--batch-size", type=int, default=defaults["batch_size"], show_default=True, help="Molecules per step per device; memory grows linearly with it (base preset: 256 fits 16 GB of GPU memory in bf16)."),
+        click.option("--lr", type=float, default=defaults["lr"], show_default=True, help="Peak learning rate (AdamW)."),
+        click.option("--weight-decay", type=float, default=defaults["weight_decay"], show_default=True),
+        click.option("--warmup-steps", type=int, default=defaults["warmup_steps"], show_default=True, help="Linear warm-up, then cosine decay to 10%."),
+        click.option("--grad-clip", type=float, default=defaults["grad_clip"], show_default=True),
+        click.option("--ema-decay", type=float, default=defaults["ema_decay"], show_default=True),
+        click.option("--label-dropout", type=float, default=defaults["label_dropout"], show_default=True, help="Probability of the null label per target (classifier-free guidance)."),
+        click.option("--dropout", type=float, default=defaults["dropout"], show_default=True),
+        click.option("--schedule", default=defaults["schedule"], show_default=True, help="Noise schedule: loglinear or linear."),
+        click.option("--max-length", type=int, default=defaults["max_length"], show_default=True, help="Tokens per sequence incl. <bos>/<eos>; longer molecules are skipped."),
+        click.option("--seed", type=int, default=defaults["seed"], show_default=True),
+        click.option("--val-every", type=int, default=defaults["val_every"], show_default=True, help="Validate every N steps."),
+        click.option("--checkpoint-every", type=int, default=defaults["checkpoint_every"], show_default=True, help="Checkpoint every N steps."),
+        click.option("--val-molecules", type=int, default=defaults["val_molecules"], show_default=True, help="Validation molecules used."),
+        click.option("--out", required=True, type=click.Path(path_type=Path), help="Run directory; the trained model is exported into it."),
+        click.option("--resume", is_flag=True, help="Continue the interrupted run in --out exactly."),
+        click.option("--accelerator", default="auto", show_default=True, help="Lightning accelerator: auto, cpu, gpu."),
+        click.option("--devices", default="auto", show_default=True, help="Lightning devices: auto, a count, or a list like 0,1."),
+        click.option("--num-nodes", type=int, default=1, show_default=True, help="Nodes for multi-node DDP."),
+        click.option("--strategy", default="auto", show_default=True, help="Lightning strategy, e.g. ddp."),
+        click.option("--precision", default=None, help="Lightning precision [default: bf16-mixed on GPU, 32-true on CPU]."),
+    ]
+    for option in reversed(options):
+        function = option(function)
+    return function
+
+
+def _run_training(kind: str, process: str | None, targets: list[str], options: dict) -> None:
+    from .training import TrainConfig, train
+
+    lightning = {k: options.pop(k) for k in ("resume", "accelerator", "devices", "num_nodes", "strategy", "precision")}
+    devices = lightning["devices"]
+    if isinstance(devices, str) and devices.isdigit():
+        devices = int(devices)
+    config = TrainConfig(kind=kind, process=process, targets=targets, **{**options, "out": str(options["out"])})
+    out = train(config, resume=lightning["resume"], accelerator=lightning["accelerator"], devices=devices,
+                num_nodes=lightning["num_nodes"], strategy=lightning["strategy"], precision=lightning["precision"])
+    click.echo(f"model -> {out} (load with moldiff.load('{out}'))")
+
+
+@cli.command("train")
+@click.option("--kind", required=True, type=click.Choice(["mdlm", "udlm", "ar"]), help="Masked diffusion, uniform diffusion or autoregressive.")
+@click.option("--targets", default="", help="Guidance targets to condition on (classifier-free guidance), e.g. rings,qed.")
+@_training_options
+def train_command(kind: str, targets: str, **options) -> None:
+    """Train a denoiser (MDLM, UDLM) or autoregressive model with PyTorch Lightning."""
+    from .targets import parse_targets
+
+    names = [t.name for t in parse_targets(targets)] if targets else []
+    _run_training(kind, None, names, options)
+
+
+@cli.command("train-classifier")
+@click.option("--target", required=True, help="Guidance target the classifier predicts.")
+@click.option("--process", required=True, type=click.Choice(["mask", "uniform", "prefix"]), help="Noisy inputs of the masking or uniform process (D-CBG), or clean prefixes (FUDGE).")
+@_training_options
+def train_classifier_command(target: str, process: str, **options) -> None:
+    """Train a guidance classifier: p(y | z_t) for D-CBG or p(y | prefix) for FUDGE."""
+    from .targets import load_target
+
+    _run_training("classifier", process, [load_target(target).name], options)
+
+
+@cli.command("models")
+def list_models() -> None:
+    """List available models and classifiers: kind, representation, targets, size, validation."""
+    from rich.table import Table
+
+    from .assets import list_assets
+    from .modelfile import CONFIG_FILE, read_config
+
+    table = Table(title="models", title_justify="left")
+    for column in ("name", "kind", "representation", "targets", "parameters", "steps", "validation", "path"):
+        table.add_column(column)
+    found = dict(list_assets("models"))
+    for name, folder in list_assets("guidance").items():
+        found.update({f"{name}/{sub.name}": sub for sub in sorted(folder.iterdir()) if (sub / CONFIG_FILE).exists()})
+    for name, folder in found.items():
+        if not (folder / CONFIG_FILE).exists():
+            continue
+        try:
+            config = read_config(folder)
+        except MoldiffError as exc:
+            table.add_row(name, "unreadable", "", "", "", "", str(exc), str(folder))
+            continue
+        kind = config["kind"] + (f" ({config.get('process')})" if config["kind"] == "classifier" else "")
+        validation = ", ".join(f"{k} {v:.4g}" for k, v in config.get("validation", {}).items() if k in ("nll", "bits_per_token", "accuracy"))
+        table.add_row(name, kind, config["representation"], ",".join(t["name"] for t in config["targets"]),
+                      f"{config['weights']['parameters']:,}", str(config.get("training", {}).get("steps", "")), validation, str(folder))
+    if not table.rows:
+        click.echo("no models found under models/ or guidance/ (train one with `moldiff train`)")
+        return
+    _console().print(table)
+
+
 def _file_sha256(path: Path) -> str:
     import hashlib
 
@@ -282,8 +388,16 @@ def _file_sha256(path: Path) -> str:
 
 
 def main() -> None:
-    """Console-script entry point."""
-    cli(prog_name="moldiff")
+    """Console-script entry point: every error is one line on stderr; user errors exit with 2."""
+    try:
+        code = cli.main(prog_name="moldiff", standalone_mode=False)
+    except click.ClickException as exc:
+        click.echo(f"Error: {exc.format_message()}", err=True)
+        sys.exit(exc.exit_code)
+    except click.Abort:
+        click.echo("Aborted.", err=True)
+        sys.exit(130)
+    sys.exit(code if isinstance(code, int) else 0)
 
 
 if __name__ == "__main__":

@@ -9,23 +9,17 @@ from __future__ import annotations
 import functools
 import hashlib
 import logging
-import os
 import warnings
 from collections.abc import Sequence
-from pathlib import Path
 
 import numpy as np
 
+from .assets import cache_dir
 from .io import atomic_write
 
 log = logging.getLogger("moldiff")
 
 Statistics = dict[str, np.ndarray]
-
-
-def cache_dir() -> Path:
-    """Directory for cached statistics: ``$MOLDIFF_CACHE`` or ``~/.cache/moldiff``."""
-    return Path(os.environ.get("MOLDIFF_CACHE", Path.home() / ".cache" / "moldiff"))
 
 
 @functools.cache

@@ -123,32 +123,32 @@ def evaluate(
 
 
 def metrics_table(metrics: dict[str, Any], title: str = "Sample quality"):
-    """A ``rich`` table of :func:`evaluate`'s metrics, for the terminal or a notebook."""
+    """``rich`` tables of :func:`evaluate`'s metrics (summary, properties), for a terminal or notebook."""
+    from rich.console import Group
     from rich.table import Table
 
-    table = Table(title=title, title_justify="left")
-    table.add_column("metric")
-    table.add_column("count", justify="right")
-    table.add_column("fraction", justify="right")
-    table.add_row("generated", str(metrics["n"]), "")
-    table.add_row("valid", str(metrics["valid"]), f"{metrics['validity']:.4f} of generated")
-    table.add_row("unique", str(metrics["unique"]), f"{metrics['uniqueness']:.4f} of valid")
-    table.add_row(
-        f"novel (vs {metrics['reference']['name']})", str(metrics["novel"]),
-        f"{metrics['novelty']:.4f} of unique, {metrics['novel_fraction']:.4f} of generated",
-    )
-    for name, groups in metrics["properties"].items():
-        for group, stats in groups.items():
-            table.add_row(
-                f"{name} ({group})", str(stats["count"]),
-                f"mean {stats['mean']:.3f}  quartiles {stats['q1']:.3f} / {stats['median']:.3f} / {stats['q3']:.3f}",
-            )
+    summary = Table(title=title, title_justify="left")
+    for column, justify in (("metric", "left"), ("count", "right"), ("fraction", "right"), ("of", "left")):
+        summary.add_column(column, justify=justify)
+    summary.add_row("generated", str(metrics["n"]), "", "")
+    summary.add_row("valid", str(metrics["valid"]), f"{metrics['validity']:.4f}", "generated")
+    summary.add_row("unique", str(metrics["unique"]), f"{metrics['uniqueness']:.4f}", "valid")
+    summary.add_row("novel", str(metrics["novel"]), f"{metrics['novelty']:.4f}",
+                    f"unique (not in {metrics['reference']['name']})")
+    summary.add_row("novel", "", f"{metrics['novel_fraction']:.4f}", "generated")
     for name, hits in metrics.get("targets", {}).items():
         sign = ">" if hits["direction"] == "above" else "<"
-        table.add_row(
-            f"target {name} ({hits['oracle']} {sign} {hits['threshold']:.4g})", "",
-            f"{hits['hit_fraction_valid']:.4f} of valid, {hits['hit_fraction_novel']:.4f} of novel",
-        )
+        label = f"{name}: {hits['oracle']} {sign} {hits['threshold']:.4g}"
+        summary.add_row(label, "", f"{hits['hit_fraction_valid']:.4f}", "valid")
+        summary.add_row(label, "", f"{hits['hit_fraction_novel']:.4f}", "novel")
     if "fcd" in metrics:
-        table.add_row(f"FCD (vs {metrics['fcd']['reference']})", "", f"{metrics['fcd']['value']:.4f}")
-    return table
+        summary.add_row("FCD", "", f"{metrics['fcd']['value']:.4f}", f"vs {metrics['fcd']['reference']}")
+
+    properties = Table(title="Properties", title_justify="left")
+    for column in ("property", "over", "count", "mean", "q1", "median", "q3"):
+        properties.add_column(column, justify="left" if column in ("property", "over") else "right")
+    for name, groups in metrics["properties"].items():
+        for group, stats in groups.items():
+            properties.add_row(name, group, str(stats["count"]),
+                               *(f"{stats[k]:.3f}" for k in ("mean", "q1", "median", "q3")))
+    return Group(summary, properties)

@@ -11,6 +11,7 @@ canonical SMILES so that repeated molecules (and repeated calls) cost nothing.
 from __future__ import annotations
 
 import functools
+import hashlib
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -20,8 +21,10 @@ import pandas as pd
 from rdkit import Chem
 from rdkit.Chem import QED, Crippen, Descriptors, rdMolDescriptors
 
+from .assets import cache_dir
 from .chem import canonicalise_all, to_mol
 from .errors import MoldiffError
+from .io import atomic_write
 from .parallel import parallel_map
 
 #: Values cached per oracle before that oracle's cache is emptied.
@@ -158,3 +161,28 @@ def score(
 def clear_cache() -> None:
     """Forget every cached oracle value."""
     _CACHE.clear()
+
+
+def score_persistent(smiles: Sequence[str], oracle: str, progress: bool = True) -> np.ndarray:
+    """Values of one oracle over a fixed list of valid SMILES, cached on disk under ``$MOLDIFF_CACHE``.
+
+    Meant for data sets scored again and again (training labels): the cache key is the content of
+    the list, so any change of the molecules or their order recomputes.
+    """
+    get_oracle(oracle)
+    digest = hashlib.sha256("\n".join(smiles).encode("utf-8")).hexdigest()[:32]
+    path = cache_dir() / "scores" / f"{oracle}-{digest}.npy"
+    if path.exists():
+        try:
+            values = np.load(path)
+            if values.shape == (len(smiles),):
+                return values
+        except (OSError, ValueError):
+            pass  # damaged cache entry: recompute and overwrite it
+    values = score(smiles, [oracle], progress=progress)[oracle].to_numpy()
+    try:
+        with atomic_write(path, "wb") as handle:
+            np.save(handle, values)
+    except OSError:
+        pass  # a read-only cache only costs time
+    return values

@@ -1,0 +1,551 @@
+"""Training with PyTorch Lightning: data, one LightningModule per model kind, EMA, checkpoints, export.
+
+- Data: QM9 (its train / valid splits) or any molecule file (split 90/5/5 with the QM9 seed, the
+  test part held out), tokenized to fixed length; molecules that do not fit are skipped and
+  counted. Target labels come from the oracles (values cached on disk).
+- Optimisation: AdamW, linear warm-up then cosine decay to 10% of the peak rate, gradient
+  clipping, EMA weights (a frozen copy of the network, used for validation and export).
+- Exact resumption: every random draw of a step (batch order, noise, label dropout, dropout)
+  is a function of (seed, step, rank), so a run resumed from a checkpoint continues exactly as
+  if it had not stopped.
+- A run's directory holds ``train_config.json``, ``checkpoints/`` (every N steps and at the end),
+  ``logs/`` (CSV, TensorBoard if installed) and, when training finishes, the exported model
+  (``config.json`` + ``weights.safetensors``), so the directory itself loads with :func:`moldiff.load`.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import json
+import logging
+import math
+import os
+import platform
+import time
+import warnings
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import lightning.pytorch as pl
+import numpy as np
+import torch
+import torch.nn.functional as F
+from lightning.pytorch.callbacks import ModelCheckpoint
+from lightning.pytorch.loggers import CSVLogger
+from torch.utils.data import DataLoader, Dataset, Sampler
+
+from . import __version__
+from .data import data_hash, dataset_tokenizer, load_molecules, load_split, parse_spec, split_molecules
+from .errors import MoldiffError
+from .io import write_json
+from .modelfile import KINDS, PROCESSES, save_model, target_to_dict
+from .networks import PRESETS, NetworkConfig, Transformer
+from .oracles import score_persistent
+from .processes import (
+    Support,
+    antithetic_times,
+    get_schedule,
+    mask_forward,
+    mdlm_loss,
+    subs_log_probs,
+    udlm_loss,
+    uniform_forward,
+)
+from .targets import Target, parse_targets
+from .tokenizers import MASK_ID, Tokenizer, tokenizer_class
+
+log = logging.getLogger("moldiff")
+
+TRAIN_CONFIG_FILE = "train_config.json"
+#: Fields that may differ when a run is resumed; every other field must match.
+RESUMABLE_CHANGES = ("max_steps", "val_every", "checkpoint_every", "out")
+
+
+@dataclass
+class TrainConfig:
+    """Everything that defines a training run (recorded in ``train_config.json`` and the model)."""
+
+    kind: str
+    out: str
+    process: str | None = None
+    representation: str = "smiles"
+    targets: list[str] = field(default_factory=list)
+    preset: str = "small"
+    data: str = "qm9"
+    max_steps: int = 5000
+    batch_size: int = 128
+    lr: float = 3e-4
+    weight_decay: float = 0.0
+    warmup_steps: int = 500
+    grad_clip: float = 1.0
+    ema_decay: float = 0.9999
+    label_dropout: float = 0.1
+    dropout: float = 0.0
+    schedule: str = "loglinear"
+    max_length: int = 32
+    seed: int = 0
+    val_every: int = 500
+    checkpoint_every: int = 500
+    val_molecules: int = 2048
+
+    def __post_init__(self) -> None:
+        if self.kind not in KINDS:
+            raise MoldiffError(f"unknown model kind '{self.kind}': choose one of {', '.join(KINDS[:-1])}")
+        if self.kind == "classifier":
+            if self.process not in PROCESSES:
+                raise MoldiffError(f"unknown classifier process '{self.process}': choose one of {', '.join(PROCESSES)}")
+            if len(self.targets) != 1:
+                raise MoldiffError("a classifier is trained for exactly one target")
+        tokenizer_class(self.representation)
+        get_schedule(self.schedule)
+        if self.preset not in PRESETS:
+            raise MoldiffError(f"unknown preset '{self.preset}': choose one of {', '.join(PRESETS)}")
+        for name, value in (("max_steps", self.max_steps), ("batch_size", self.batch_size),
+                            ("val_every", self.val_every), ("checkpoint_every", self.checkpoint_every)):
+            if value < 1:
+                raise MoldiffError(f"{name} must be at least 1, not {value}")
+        if not 0.0 <= self.label_dropout < 1.0:
+            raise MoldiffError(f"label_dropout must be in [0, 1), not {self.label_dropout}")
+
+    def command(self) -> str:
+        """The ``moldiff`` command line that reproduces this run."""
+        defaults = {f.name: f.default for f in dataclasses.fields(self) if f.default is not dataclasses.MISSING}
+        if self.kind == "classifier":
+            words = ["moldiff", "train-classifier", "--target", self.targets[0], "--process", str(self.process)]
+        else:
+            words = ["moldiff", "train", "--kind", self.kind] + (["--targets", ",".join(self.targets)] if self.targets else [])
+        always = ("representation", "preset", "max_steps", "data")
+        for key, value in asdict(self).items():
+            if key not in ("kind", "process", "targets", "out") and (key in always or value != defaults.get(key)):
+                words += [f"--{key.replace('_', '-')}", str(value)]
+        return " ".join(words + ["--out", self.out])
+
+
+# --- data -----------------------------------------------------------------------------------
+@dataclass
+class TrainingData:
+    """Tokenized train / valid sequences with target labels, and a record of where they came from."""
+
+    tokenizer: Tokenizer
+    targets: list[Target]
+    train_ids: torch.Tensor
+    train_labels: torch.Tensor
+    valid_ids: torch.Tensor
+    valid_labels: torch.Tensor
+    record: dict[str, Any]
+
+
+def prepare_training_data(config: TrainConfig, progress: bool = True) -> TrainingData:
+    """Load, split, tokenize and label the data of a run (see the module docstring)."""
+    targets = parse_targets(config.targets) if config.targets else []
+    parsed = parse_spec(config.data)
+    if parsed is not None:
+        name, split = parsed
+        if split is not None:
+            raise MoldiffError(f"train on a whole data set ('{name}'); its train and valid splits are used")
+        train, valid = load_split(name, "train"), load_split(name, "valid")
+        packaged = dataset_tokenizer(config.representation, name)
+        tokenizer = type(packaged)(packaged.tokens, config.max_length)
+        record = {"spec": config.data, "sha256": data_hash(name)}
+    else:
+        molecules = load_molecules(config.data, progress=progress)
+        table = split_molecules(molecules.smiles)
+        train = table.loc[table["split"] == "train", "smiles"].tolist()
+        valid = table.loc[table["split"] == "valid", "smiles"].tolist()
+        if not valid:
+            valid = train[: max(1, len(train) // 20)]
+        tokenizer = tokenizer_class(config.representation).build(train + valid, config.max_length, progress=progress)
+        from .data import sha256_text
+
+        record = {"spec": config.data, "sha256": sha256_text("\n".join(molecules.smiles)),
+                  "invalid_skipped": molecules.n_invalid}
+    parts = {}
+    for split_name, smiles in (("train", train), ("valid", valid)):
+        encoded = tokenizer.encode_batch(smiles, progress=progress)
+        if encoded.n_skipped:
+            reasons = ", ".join(f"{n} {why}" for why, n in encoded.skipped.items())
+            log.warning("%s split: skipped %d of %d molecules (%s)", split_name, encoded.n_skipped, len(smiles), reasons)
+        if len(encoded.kept) == 0:
+            raise MoldiffError(f"no molecule of the {split_name} split fits max_length {config.max_length}")
+        kept = [smiles[i] for i in encoded.kept]
+        labels = np.zeros((len(kept), len(targets)), dtype=np.int64)
+        for j, target in enumerate(targets):
+            labels[:, j] = target.labels(score_persistent(kept, target.oracle, progress=progress))
+        parts[split_name] = (torch.from_numpy(encoded.ids), torch.from_numpy(labels), encoded.skipped, len(kept))
+        record[f"{split_name}_molecules"] = len(kept)
+        record[f"{split_name}_skipped"] = encoded.skipped
+    for j, target in enumerate(targets):
+        record.setdefault("positive_fraction", {})[target.name] = round(float(parts["train"][1][:, j].float().mean()), 6)
+    return TrainingData(tokenizer, targets, parts["train"][0], parts["train"][1], parts["valid"][0], parts["valid"][1], record)
+
+
+class _Rows(Dataset):
+    def __init__(self, ids: torch.Tensor, labels: torch.Tensor) -> None:
+        self.ids, self.labels = ids, labels
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.ids[index], self.labels[index]
+
+    def __getitems__(self, indices: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
+        index = torch.as_tensor(indices)
+        return self.ids[index], self.labels[index]
+
+
+def _identity(batch: Any) -> Any:
+    return batch
+
+
+class StepBatchSampler(Sampler[list[int]]):
+    """Batches as a pure function of the step: an endless stream of seeded permutations.
+
+    Global batch ``k`` is positions ``[k B W, (k+1) B W)`` of the stream (``B`` per-rank batch,
+    ``W`` ranks); rank ``r`` takes its ``r``-th slice. Starting at ``start_step`` resumes exactly.
+    """
+
+    def __init__(self, size: int, batch_size: int, seed: int, start_step: int, end_step: int, rank: int = 0, world_size: int = 1) -> None:
+        self.size, self.batch_size, self.seed = size, batch_size, seed
+        self.start_step, self.end_step = start_step, end_step
+        self.rank, self.world_size = rank, world_size
+        self._perms: dict[int, torch.Tensor] = {}
+
+    def __len__(self) -> int:
+        return max(0, self.end_step - self.start_step)
+
+    def _permutation(self, epoch: int) -> torch.Tensor:
+        if epoch not in self._perms:
+            self._perms = {epoch: torch.randperm(self.size, generator=torch.Generator().manual_seed(self.seed * 1_000_003 + epoch))}
+        return self._perms[epoch]
+
+    def __iter__(self):
+        for step in range(self.start_step, self.end_step):
+            begin = (step * self.world_size + self.rank) * self.batch_size
+            positions = range(begin, begin + self.batch_size)
+            yield [int(self._permutation(p // self.size)[p % self.size]) for p in positions]
+
+
+class MoleculeDataModule(pl.LightningDataModule):
+    """Train batches from :class:`StepBatchSampler`; validation on the first molecules of the valid split."""
+
+    def __init__(self, data: TrainingData, config: TrainConfig) -> None:
+        super().__init__()
+        self.data, self.config = data, config
+
+    def train_dataloader(self) -> DataLoader:
+        trainer = self.trainer
+        sampler = StepBatchSampler(
+            len(self.data.train_ids), self.config.batch_size, self.config.seed,
+            start_step=trainer.global_step if trainer else 0, end_step=self.config.max_steps,
+            rank=trainer.global_rank if trainer else 0, world_size=trainer.world_size if trainer else 1,
+        )
+        return DataLoader(_Rows(self.data.train_ids, self.data.train_labels), batch_sampler=sampler, collate_fn=_identity)
+
+    def val_dataloader(self) -> DataLoader:
+        n = min(self.config.val_molecules, len(self.data.valid_ids))
+        rows = _Rows(self.data.valid_ids[:n], self.data.valid_labels[:n])
+        return DataLoader(rows, batch_size=self.config.batch_size, shuffle=False, collate_fn=_identity)
+
+
+# --- modules --------------------------------------------------------------------------------
+def network_config(config: TrainConfig, tokenizer: Tokenizer, n_targets: int) -> NetworkConfig:
+    """The architecture of a run's network from its kind, preset, vocabulary and targets."""
+    common = {"vocab_size": tokenizer.vocab_size, "max_length": tokenizer.max_length, "dropout": config.dropout}
+    if config.kind == "classifier":
+        prefix = config.process == "prefix"
+        return NetworkConfig.from_preset(config.preset, **common, out_dim=2, causal=prefix,
+                                         time_conditioning=not prefix, head="positions" if prefix else "pooled")
+    return NetworkConfig.from_preset(
+        config.preset, **common, out_dim=tokenizer.vocab_size, causal=config.kind == "ar",
+        time_conditioning=config.kind == "udlm", label_classes=[2] * n_targets,
+    )
+
+
+def step_seed(seed: int, step: int, rank: int) -> int:
+    """A 63-bit seed for one (run seed, step, rank)."""
+    return (seed * 1_000_003 + step * 10_007 + rank * 101 + 12_345) % (2**63 - 1)
+
+
+def lr_factor(step: int, warmup: int, total: int) -> float:
+    """Linear warm-up to 1, then cosine decay to 0.1 at ``total`` steps."""
+    if step < warmup:
+        return (step + 1) / warmup
+    progress = min(1.0, (step - warmup) / max(1, total - warmup))
+    return 0.1 + 0.9 * 0.5 * (1.0 + math.cos(math.pi * progress))
+
+
+class TrainingModule(pl.LightningModule):
+    """Optimiser, schedule, EMA, seeding and logging shared by every kind; subclasses define ``loss``."""
+
+    def __init__(self, config: TrainConfig, net_config: NetworkConfig) -> None:
+        super().__init__()
+        self.config = config
+        self.schedule = get_schedule(config.schedule)
+        self.network = Transformer(net_config)
+        self.ema_network = copy.deepcopy(self.network).requires_grad_(False)
+        self.wall_time = 0.0
+        self._step_started = 0.0
+        self._support: Support | None = None
+
+    def support(self, device: torch.device) -> Support:
+        """The uniform process's support (every token but the mask) on ``device``."""
+        if self._support is None or self._support.tokens.device != device:
+            self._support = Support(self.network.config.vocab_size, MASK_ID, device)
+        return self._support
+
+    def loss(self, network: Transformer, ids: torch.Tensor, labels: torch.Tensor, generator: torch.Generator, train: bool) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """Mean training loss of a batch and per-batch metrics to log."""
+        raise NotImplementedError
+
+    def drop_labels(self, labels: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        """Replace each target's label by its null class with probability ``label_dropout``."""
+        if labels.shape[1] == 0 or self.config.label_dropout == 0:
+            return labels
+        drop = torch.rand(labels.shape, generator=generator, device=labels.device) < self.config.label_dropout
+        null = torch.tensor(self.network.null_labels, device=labels.device).expand_as(labels)
+        return torch.where(drop, null, labels)
+
+    def _generator(self, seed: int) -> torch.Generator:
+        return torch.Generator(device=self.device).manual_seed(seed)
+
+    def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
+        seed = step_seed(self.config.seed, self.global_step, self.global_rank)
+        torch.manual_seed(seed)  # dropout
+        ids, labels = batch
+        loss, metrics = self.loss(self.network, ids, labels, self._generator(seed), train=True)
+        self.log("train/loss", loss, prog_bar=True)
+        for key, value in metrics.items():
+            self.log(f"train/{key}", value)
+        return loss
+
+    def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
+        ids, labels = batch
+        _, metrics = self.loss(self.ema_network, ids, labels, self._generator(step_seed(self.config.seed, batch_idx, 7)), train=False)
+        for key, value in metrics.items():
+            self.log(f"val/{key}", value, prog_bar=key in ("nll", "accuracy"), sync_dist=True, batch_size=len(ids))
+
+    def optimizer_step(self, *args: Any, **kwargs: Any) -> None:
+        super().optimizer_step(*args, **kwargs)
+        decay = min(self.config.ema_decay, (1 + self.global_step) / (10 + self.global_step))
+        with torch.no_grad():
+            for ema, param in zip(self.ema_network.parameters(), self.network.parameters()):
+                ema.lerp_(param.detach(), 1.0 - decay)
+
+    def on_train_batch_start(self, batch: Any, batch_idx: int) -> None:
+        self._step_started = time.perf_counter()
+
+    def on_train_batch_end(self, outputs: Any, batch: Any, batch_idx: int) -> None:
+        self.wall_time += time.perf_counter() - self._step_started
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        checkpoint["moldiff"] = {"train_config": asdict(self.config), "wall_time": self.wall_time, "version": __version__}
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        self.wall_time = checkpoint.get("moldiff", {}).get("wall_time", 0.0)
+
+    def configure_optimizers(self) -> dict[str, Any]:
+        optimizer = torch.optim.AdamW(self.network.parameters(), lr=self.config.lr, betas=(0.9, 0.999), weight_decay=self.config.weight_decay)
+        warmup, total = min(self.config.warmup_steps, self.config.max_steps // 2), self.config.max_steps
+        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: lr_factor(step, warmup, total))
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+
+
+def _nll_metrics(nll: torch.Tensor, length: int) -> dict[str, torch.Tensor]:
+    mean = nll.mean()
+    return {"nll": mean, "bits_per_token": mean / (length * math.log(2))}
+
+
+class MDLMModule(TrainingModule):
+    """Masked diffusion: SUBS parameterisation, continuous-time loss, antithetic times."""
+
+    def loss(self, network, ids, labels, generator, train):
+        t = antithetic_times(len(ids), generator, ids.device)
+        alpha = self.schedule.alpha(t)
+        z = mask_forward(ids, alpha, MASK_ID, generator)
+        cond = self.drop_labels(labels, generator) if train else None
+        level = (1 - alpha) if network.config.time_conditioning else None
+        log_x = subs_log_probs(network(z, level, cond), z, MASK_ID)
+        nll = mdlm_loss(log_x, ids, z, t, self.schedule, MASK_ID)
+        return nll.mean() / ids.shape[1], _nll_metrics(nll, ids.shape[1])
+
+
+class UDLMModule(TrainingModule):
+    """Uniform-noise diffusion over every token but the mask, continuous-time ELBO, time-conditioned."""
+
+    def loss(self, network, ids, labels, generator, train):
+        support = self.support(ids.device)
+        t = antithetic_times(len(ids), generator, ids.device)
+        alpha = self.schedule.alpha(t)
+        x = support.to_support[ids]
+        z = uniform_forward(x, alpha, support.size, generator)
+        cond = self.drop_labels(labels, generator) if train else None
+        logits = network(support.tokens[z], 1 - alpha, cond)
+        log_x = logits.float().index_select(-1, support.tokens).log_softmax(-1)
+        nll = udlm_loss(log_x, x, z, t, self.schedule)
+        return nll.mean() / ids.shape[1], _nll_metrics(nll, ids.shape[1])
+
+
+class ARModule(TrainingModule):
+    """Autoregressive: next-token cross-entropy from ``<bos>``, causal attention."""
+
+    def loss(self, network, ids, labels, generator, train):
+        cond = self.drop_labels(labels, generator) if train else None
+        logits = network(ids[:, :-1], None, cond)
+        nll = F.cross_entropy(logits.float().transpose(1, 2), ids[:, 1:], reduction="none").sum(-1)
+        return nll.mean() / ids.shape[1], _nll_metrics(nll, ids.shape[1])
+
+
+class ClassifierModule(TrainingModule):
+    """Guidance classifiers: p(y | z_t) on noisy inputs of the masking or uniform process (given the
+    noise level, as samplers give it), or p(y | x_<=i) on clean prefixes (FUDGE)."""
+
+    def loss(self, network, ids, labels, generator, train):
+        y = labels[:, 0]
+        if self.config.process == "prefix":
+            logits = network(ids).float()  # [B, L, 2]: one prediction per prefix
+            loss = F.cross_entropy(logits.transpose(1, 2), y[:, None].expand(-1, ids.shape[1]))
+            correct = (logits.argmax(-1) == y[:, None]).float().mean()
+            return loss, {"loss": loss, "accuracy": correct}
+        t = antithetic_times(len(ids), generator, ids.device)
+        alpha = self.schedule.alpha(t)
+        if self.config.process == "mask":
+            z = mask_forward(ids, alpha, MASK_ID, generator)
+        else:
+            support = self.support(ids.device)
+            z = support.tokens[uniform_forward(support.to_support[ids], alpha, support.size, generator)]
+        logits = network(z, 1 - alpha).float()
+        loss = F.cross_entropy(logits, y)
+        return loss, {"loss": loss, "accuracy": (logits.argmax(-1) == y).float().mean()}
+
+
+MODULES: dict[str, type[TrainingModule]] = {"mdlm": MDLMModule, "udlm": UDLMModule, "ar": ARModule, "classifier": ClassifierModule}
+
+
+# --- running --------------------------------------------------------------------------------
+def hardware_description(trainer: pl.Trainer) -> str:
+    """'4 x NVIDIA H200' or 'CPU (2 cores, x86_64)'."""
+    if torch.cuda.is_available() and trainer.strategy.root_device.type == "cuda":
+        return f"{trainer.world_size} x {torch.cuda.get_device_name(trainer.strategy.root_device)}"
+    return f"{trainer.world_size} x CPU ({os.cpu_count()} cores, {platform.machine()})"
+
+
+class SaveOnInterrupt(pl.Callback):
+    """On Ctrl-C, save ``last.ckpt`` before Lightning shuts down, so ``--resume`` loses nothing."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def on_exception(self, trainer: pl.Trainer, pl_module: pl.LightningModule, exception: BaseException) -> None:
+        if isinstance(exception, KeyboardInterrupt):
+            trainer.save_checkpoint(self.path)
+            log.warning("interrupted at step %d: checkpoint saved; continue with the same command and --resume", trainer.global_step)
+
+
+def _quiet_lightning() -> None:
+    """Keep Lightning's banners and deprecation chatter out of the terminal; warnings still show."""
+    for name in ("lightning.pytorch", "lightning.fabric", "lightning"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+    warnings.filterwarnings("ignore", message=".*LeafSpec.*")
+    warnings.filterwarnings("ignore", message=".*weights_only.*")
+    warnings.filterwarnings("ignore", message=".*does not have many workers.*")
+
+
+def _check_resume(out: Path, config: TrainConfig) -> Path:
+    checkpoint = out / "checkpoints" / "last.ckpt"
+    saved_path = out / TRAIN_CONFIG_FILE
+    if not checkpoint.exists() or not saved_path.exists():
+        raise MoldiffError(f"nothing to resume in {out}: no checkpoints/last.ckpt and {TRAIN_CONFIG_FILE}; start without --resume")
+    try:
+        saved = json.loads(saved_path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise MoldiffError(f"cannot read {saved_path}: {exc}") from None
+    current = asdict(config)
+    differ = [k for k in current if k not in RESUMABLE_CHANGES and saved.get(k) != current[k]]
+    if differ:
+        shown = ", ".join(f"{k} {saved.get(k)!r} -> {current[k]!r}" for k in differ)
+        raise MoldiffError(f"cannot resume {out}: the run was started with other settings ({shown}); use the same options or another --out")
+    return checkpoint
+
+
+def train(
+    config: TrainConfig,
+    resume: bool = False,
+    accelerator: str = "auto",
+    devices: str | int = "auto",
+    num_nodes: int = 1,
+    strategy: str = "auto",
+    precision: str | None = None,
+    progress: bool = True,
+) -> Path:
+    """Run (or resume) training and export the EMA model into ``config.out``; returns that directory.
+
+    An interrupted run (Ctrl-C) saves a checkpoint; ``resume=True`` continues it exactly.
+    """
+    _quiet_lightning()
+    out = Path(config.out)
+    checkpoint = _check_resume(out, config) if resume else None
+    if not resume and (out / "checkpoints" / "last.ckpt").exists():
+        raise MoldiffError(f"{out} already holds a training run: add --resume to continue it, or choose another --out")
+    data = prepare_training_data(config, progress=progress)
+    net_config = network_config(config, data.tokenizer, len(data.targets))
+    module = MODULES[config.kind](config, net_config)
+    if precision is None:
+        precision = "bf16-mixed" if accelerator in ("gpu", "cuda") or (accelerator == "auto" and torch.cuda.is_available()) else "32-true"
+    loggers: list[Any] = [CSVLogger(out, name="logs")]
+    try:
+        from lightning.pytorch.loggers import TensorBoardLogger
+
+        import tensorboard  # noqa: F401
+
+        loggers.append(TensorBoardLogger(out, name="tensorboard"))
+    except ImportError:
+        pass
+    checkpoints = ModelCheckpoint(dirpath=out / "checkpoints", filename="{step}", every_n_train_steps=config.checkpoint_every,
+                                  save_last=True, save_top_k=1, monitor=None)
+    trainer = pl.Trainer(
+        max_steps=config.max_steps, accelerator=accelerator, devices=devices, num_nodes=num_nodes, strategy=strategy,
+        precision=precision, gradient_clip_val=config.grad_clip, logger=loggers,
+        callbacks=[checkpoints, SaveOnInterrupt(out / "checkpoints" / "last.ckpt")],
+        val_check_interval=min(config.val_every, config.max_steps), check_val_every_n_epoch=None,
+        use_distributed_sampler=False, enable_progress_bar=progress, enable_model_summary=False,
+        num_sanity_val_steps=0, log_every_n_steps=min(50, config.max_steps), max_epochs=-1,
+    )
+    if trainer.is_global_zero:
+        out.mkdir(parents=True, exist_ok=True)
+        write_json(asdict(config), out / TRAIN_CONFIG_FILE)
+    trainer.fit(module, datamodule=MoleculeDataModule(data, config), ckpt_path=checkpoint)
+    trainer.save_checkpoint(out / "checkpoints" / "last.ckpt")
+    validation = trainer.validate(module, datamodule=MoleculeDataModule(data, config), verbose=False)[0]
+    if trainer.is_global_zero:
+        export_model(module, data, config, trainer, validation)
+    return out
+
+
+def export_model(module: TrainingModule, data: TrainingData, config: TrainConfig, trainer: pl.Trainer, validation: dict[str, float]) -> None:
+    """Write the EMA network and its full record into the run directory."""
+    record = {
+        "kind": config.kind,
+        "process": config.process,
+        "preset": config.preset,
+        "schedule": config.schedule,
+        "representation": config.representation,
+        "tokenizer": data.tokenizer.to_dict(),
+        "targets": [target_to_dict(t) for t in data.targets],
+        "data": data.record,
+        "training": {
+            "steps": trainer.global_step,
+            "batch_size": config.batch_size * trainer.world_size,
+            "wall_time_s": round(module.wall_time, 1),
+            "hardware": hardware_description(trainer),
+            "precision": str(trainer.precision),
+            "command": config.command(),
+            "config": asdict(config),
+            "moldiff_version": __version__,
+            "torch_version": torch.__version__,
+        },
+        "validation": {k.removeprefix("val/"): round(float(v), 6) for k, v in validation.items()},
+    }
+    save_model(Path(config.out), module.ema_network, record)
