@@ -6,6 +6,7 @@ The foundation API::
     train = moldiff.load_split("qm9", "train")          # canonical SMILES
     values = moldiff.score(train[:100], "rings,qed")     # DataFrame, NaN for invalid molecules
     metrics = moldiff.evaluate(generated, reference="qm9", targets=moldiff.parse_targets("rings"))
+    model = moldiff.load("path/to/model")               # a trained model directory or a shipped name
 """
 
 __version__ = "0.1.0"
@@ -17,8 +18,17 @@ from .oracles import ORACLES, get_oracle, register_oracle, score
 from .targets import Target, load_target, parse_targets
 from .tokenizers import SelfiesTokenizer, SmilesTokenizer, load_tokenizer
 
+
+def __getattr__(name: str):
+    if name == "load":  # imported lazily: it pulls in torch
+        from .modelfile import load
+
+        return load
+    raise AttributeError(f"module 'moldiff' has no attribute '{name}'")
+
+
 __all__ = [
     "ORACLES", "MoldiffError", "SelfiesTokenizer", "SmilesTokenizer", "Target", "__version__",
-    "dataset_info", "dataset_tokenizer", "evaluate", "get_oracle", "load_molecules", "load_split",
+    "dataset_info", "dataset_tokenizer", "evaluate", "get_oracle", "load", "load_molecules", "load_split",
     "load_target", "load_tokenizer", "metrics_table", "parse_targets", "register_oracle", "score",
 ]

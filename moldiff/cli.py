@@ -34,16 +34,16 @@ class MoldiffGroup(click.Group):
             raise UserError(str(exc)) from None
 
 
-class _Formatter(logging.Formatter):
-    def format(self, record: logging.LogRecord) -> str:
-        return f"{record.levelname.lower()}: {record.getMessage()}"
+class _EchoHandler(logging.Handler):
+    """Writes ``warning: message`` to whatever stderr is now (tests and notebooks swap it)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        click.echo(f"{record.levelname.lower()}: {record.getMessage()}", err=True)
 
 
 def _setup_logging() -> None:
-    if not log.handlers:
-        handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(_Formatter())
-        log.addHandler(handler)
+    if not any(isinstance(h, _EchoHandler) for h in log.handlers):
+        log.addHandler(_EchoHandler())
         log.setLevel(logging.INFO)
         log.propagate = False
 
@@ -159,7 +159,7 @@ def list_oracles() -> None:
 @cli.command()
 @click.argument("source", metavar="IN")
 @click.option("--oracles", default="rings,qed", show_default=True, help="Comma-separated oracle names (see `moldiff oracles`).")
-@click.option("--out", required=True, type=click.Path(path_type=Path), help="Output file: .csv, .jsonl, .sdf or .smi.")
+@click.option("--out", required=True, type=click.Path(path_type=Path), help="Output file: .csv, .jsonl, .sdf (values as properties) or .smi (SMILES and name only).")
 @click.option("--workers", type=click.IntRange(min=1), default=None, help="Processes for scoring [default: all cores].")
 def score(source: str, oracles: str, out: Path, workers: int | None) -> None:
     """Score the molecules of IN (a file or data set spec) with property oracles.
@@ -275,10 +275,47 @@ def target_create(name: str, oracle: str, direction: str, percentile: float | No
     )
 
 
+# --- sampling ----------------------------------------------------------------------------
+@cli.command("sample")
+@click.option("--model", default="qm9-smiles-mdlm", show_default=True, help="Model name (see `moldiff models`) or directory.")
+@click.option("-n", "--num-samples", type=int, default=256, show_default=True, help="Molecules to generate.")
+@click.option("--steps", type=int, default=128, show_default=True, help="Denoising steps T (more steps, better molecules under ReMDM).")
+@click.option("--sampler", default=None, help="mdlm, remdm-cap, remdm-rescale, remdm-conf, remdm-loop (masked models; default remdm-loop), udlm, ar.")
+@click.option("--eta", type=float, default=None, help="Remasking strength [default: cap 0.008, rescale 0.015, conf 1.0, loop 0.02].")
+@click.option("--t-on", type=float, default=0.55, show_default=True, help="remdm-loop: start of the loop phase.")
+@click.option("--t-off", type=float, default=0.05, show_default=True, help="remdm-loop: end of the loop phase.")
+@click.option("--alpha-on", type=float, default=0.9, show_default=True, help="remdm-loop: alpha held during the loop.")
+@click.option("--top-p", type=float, default=1.0, show_default=True, help="Nucleus filtering of the denoiser's predictions.")
+@click.option("--temperature", type=float, default=1.0, show_default=True)
+@click.option("--schedule", default="loglinear", show_default=True, help="Noise schedule: loglinear or linear.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Same seed, same molecules.")
+@click.option("--batch-size", type=int, default=256, show_default=True, help="Sequences per network batch.")
+@click.option("--device", default=None, help="cpu or cuda [default: cuda when available].")
+@click.option("--out", type=click.Path(path_type=Path), default=Path("samples.csv"), show_default=True, help="Output: .csv, .jsonl, .sdf or .smi.")
+def sample_command(model: str, num_samples: int, out: Path, **options) -> None:
+    """Generate molecules with a trained model and summarise their quality."""
+    from .io import check_writable, write_table
+    from .metrics import metrics_table
+    from .sampling import sample
+
+    check_writable(out)
+    result = sample(model, num_samples, **options)
+    written = write_table(result.table, out)
+    metrics = result.metrics()
+    speed = metrics["speed"]
+    console = _console()
+    console.print(metrics_table(metrics, title=f"{num_samples} samples, {result.options.sampler}, T = {result.options.steps}"))
+    console.print(
+        f"{speed['molecules_per_second']:.1f} molecules/s, {speed['evaluations_per_molecule']:.1f} denoiser evaluations "
+        f"per molecule, network {speed['network_time_fraction']:.0%} of the time"
+    )
+    click.echo(f"{written} molecules -> {out}")
+
+
 # --- training ----------------------------------------------------------------------------
 def _training_options(function):
     """Options shared by `train` and `train-classifier` (defaults from TrainConfig)."""
-    from .training import TrainConfig
+    from .trainconfig import TrainConfig
 
     defaults = {f.name: f.default for f in TrainConfig.__dataclass_fields__.values()}
     options = [
@@ -314,7 +351,8 @@ def _training_options(function):
 
 
 def _run_training(kind: str, process: str | None, targets: list[str], options: dict) -> None:
-    from .training import TrainConfig, train
+    from .trainconfig import TrainConfig
+    from .training import train
 
     lightning = {k: options.pop(k) for k in ("resume", "accelerator", "devices", "num_nodes", "strategy", "precision")}
     devices = lightning["devices"]
@@ -323,7 +361,8 @@ def _run_training(kind: str, process: str | None, targets: list[str], options: d
     config = TrainConfig(kind=kind, process=process, targets=targets, **{**options, "out": str(options["out"])})
     out = train(config, resume=lightning["resume"], accelerator=lightning["accelerator"], devices=devices,
                 num_nodes=lightning["num_nodes"], strategy=lightning["strategy"], precision=lightning["precision"])
-    click.echo(f"model -> {out} (load with moldiff.load('{out}'))")
+    if out is not None:  # the main process of a multi-process run
+        click.echo(f"model -> {out} (load with moldiff.load('{out}'))")
 
 
 @cli.command("train")
@@ -372,7 +411,7 @@ def list_models() -> None:
             table.add_row(name, "unreadable", "", "", "", "", str(exc), str(folder))
             continue
         kind = config["kind"] + (f" ({config.get('process')})" if config["kind"] == "classifier" else "")
-        validation = ", ".join(f"{k} {v:.4g}" for k, v in config.get("validation", {}).items() if k in ("nll", "bits_per_token", "accuracy"))
+        validation = ", ".join(f"{k} {v:.4g}" for k, v in config.get("validation", {}).items() if k in ("nll", "bits_per_token", "accuracy", "cross_entropy"))
         table.add_row(name, kind, config["representation"], ",".join(t["name"] for t in config["targets"]),
                       f"{config['weights']['parameters']:,}", str(config.get("training", {}).get("steps", "")), validation, str(folder))
     if not table.rows:

@@ -19,6 +19,7 @@ import json
 import math
 import os
 import tempfile
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
@@ -108,15 +109,19 @@ def _smiles_column(columns: list[str], path: Path) -> str:
 
 def _read_csv(handle: IO[str], path: Path) -> pd.DataFrame:
     try:
-        table = pd.read_csv(handle, dtype=str, keep_default_na=False)
+        # index_col=False: a trailing delimiter must not turn the first column into the index;
+        # blank lines are read (then dropped below) so that the index stays the file line number
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", pd.errors.ParserWarning)
+            table = pd.read_csv(handle, dtype=str, keep_default_na=False, index_col=False, skip_blank_lines=False)
     except pd.errors.EmptyDataError:
         raise MoldiffError(f"{path} holds no molecules") from None
     except pd.errors.ParserError as exc:
-        raise MoldiffError(f"{path} is not a valid CSV file: {exc}") from None
+        raise MoldiffError(f"{path} is not a valid CSV file: {' '.join(str(exc).split())}") from None
     column = _smiles_column(list(table.columns), path)
     table = table.rename(columns={column: "smiles"})
     table.index = pd.Index(range(2, len(table) + 2), name="line")  # line 1 is the header
-    return table
+    return table.loc[~(table == "").all(axis=1)]
 
 
 def _read_jsonl(handle: IO[str], path: Path) -> pd.DataFrame:

@@ -91,7 +91,7 @@ def evaluate(
         "novel_fraction": _fraction(len(novel), n),
         "reference": {"name": reference.name, "molecules": len(reference.smiles)},
     }
-    values = score(unique, oracle_names, progress=progress)
+    values = score(unique, oracle_names, progress=progress) if oracle_names else {}  # oracles=() is allowed
     by_molecule = {name: dict(zip(unique, values[name].to_numpy())) for name in oracle_names}
     is_novel = np.array([c not in reference.smiles for c in unique], dtype=bool)
     metrics["properties"] = {

@@ -30,13 +30,12 @@ from .io import atomic_write, write_json
 from .networks import NetworkConfig, Transformer
 from .targets import Target
 from .tokenizers import Tokenizer, tokenizer_from_dict
+from .trainconfig import KINDS
 
 FORMAT = "moldiff-model"
 FORMAT_VERSION = 1
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "weights.safetensors"
-KINDS = ("mdlm", "udlm", "ar", "classifier")
-PROCESSES = ("mask", "uniform", "prefix")
 WEIGHT_DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
 
 
@@ -65,6 +64,12 @@ class LoadedModel:
     @property
     def target_names(self) -> list[str]:
         return [t.name for t in self.targets]
+
+    def sample(self, num_samples: int = 256, **options: Any):
+        """Sample molecules; options as :func:`moldiff.sampling.sample`. Returns a ``SampleResult``."""
+        from .sampling import sample
+
+        return sample(self, num_samples, **options)
 
     def __repr__(self) -> str:
         what = self.kind if self.kind != "classifier" else f"classifier ({self.process})"

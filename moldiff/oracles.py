@@ -142,8 +142,10 @@ def score(
         compute = functools.partial(_score_molecule, tuple(ORACLES[n] for n in names))
         values = parallel_map(compute, missing, workers=workers, desc="scoring", progress=progress)
         for cache in caches:
-            if len(cache) + len(missing) > CACHE_LIMIT:
+            if len(cache) + len(missing) > CACHE_LIMIT:  # empty it, but keep this call's molecules
+                kept = {m: cache[m] for m in molecules if m in cache}
                 cache.clear()
+                cache.update(kept)
         for molecule, row in zip(missing, values):
             for cache, value in zip(caches, row):
                 cache[molecule] = value

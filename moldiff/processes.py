@@ -70,7 +70,7 @@ def mask_forward(x: torch.Tensor, alpha: torch.Tensor, mask_id: int, generator: 
 
 def subs_log_probs(logits: torch.Tensor, z: torch.Tensor, mask_id: int) -> torch.Tensor:
     """SUBS parameterisation: log x_theta with no mass on the mask token, unmasked tokens copied."""
-    logits = logits.float().clone()
+    logits = logits.to(torch.promote_types(logits.dtype, torch.float32)).clone()
     logits[..., mask_id] = -math.inf
     log_probs = logits.log_softmax(dim=-1)
     unmasked = z != mask_id
@@ -128,6 +128,31 @@ def uniform_posterior(x_probs: torch.Tensor, z: torch.Tensor, alpha_t: torch.Ten
     )
     denominator = n * a_t * x_at_z + 1 - a_t
     return numerator / denominator
+
+
+def uniform_plugin_weights(z: torch.Tensor, alpha_t: torch.Tensor, n: int) -> torch.Tensor:
+    """``N alpha_t [v = z_t] + 1 - alpha_t`` ``[B, L, N]``: the normaliser of ``q(z_s | z_t, x = v)``."""
+    a_t = alpha_t[:, None, None]
+    return n * a_t * torch.nn.functional.one_hot(z, n).to(a_t.dtype) + (1 - a_t)
+
+
+def uniform_reverse(x_mean: torch.Tensor, z: torch.Tensor, alpha_t: torch.Tensor, alpha_s: torch.Tensor) -> torch.Tensor:
+    """``p(z_s | z_t) = sum_v x_mean[v] q(z_s | z_t, x = v)`` for the posterior mean ``E[x | z_t]``.
+
+    This is the exact reverse step (per position) when ``x_mean`` is exact. Plugging a distribution
+    straight into :func:`uniform_posterior` instead divides by an ``x``-dependent normaliser, which is
+    what the ELBO-trained network's ``x_theta`` accounts for: the two agree when
+    ``x_mean ∝ x_theta * uniform_plugin_weights`` (see :func:`plugin_to_mean`).
+    """
+    n = x_mean.shape[-1]
+    tilted = x_mean / uniform_plugin_weights(z, alpha_t, n)
+    return uniform_posterior(tilted / tilted.sum(-1, keepdim=True), z, alpha_t, alpha_s)
+
+
+def plugin_to_mean(x_theta: torch.Tensor, z: torch.Tensor, alpha_t: torch.Tensor) -> torch.Tensor:
+    """Convert an ELBO-trained UDLM prediction (for the plug-in posterior) to ``E[x | z_t]``."""
+    mean = x_theta * uniform_plugin_weights(z, alpha_t, x_theta.shape[-1])
+    return mean / mean.sum(-1, keepdim=True)
 
 
 def udlm_loss(log_x_theta: torch.Tensor, x: torch.Tensor, z: torch.Tensor, t: torch.Tensor, schedule: Schedule) -> torch.Tensor:

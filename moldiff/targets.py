@@ -98,7 +98,9 @@ def _toml_value(value: Any) -> str:
         return "true" if value else "false"
     if isinstance(value, (int, float)):
         return repr(float(value)) if isinstance(value, float) else str(value)
-    return json.dumps(str(value))  # a JSON string is a valid TOML basic string
+    # a JSON string is a TOML basic string, except that TOML has no surrogate-pair escapes
+    # (so non-ASCII text stays literal) and wants DEL escaped
+    return json.dumps(str(value), ensure_ascii=False).replace("\x7f", "\\u007f")
 
 
 def read_target(path: str | Path) -> Target:

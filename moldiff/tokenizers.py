@@ -280,7 +280,8 @@ class SelfiesTokenizer(Tokenizer):
         try:
             return sf.encoder(smiles, strict=True)
         except sf.EncoderError as exc:
-            raise TokenizerError(f"cannot convert '{smiles}' to SELFIES: {exc}") from None
+            reason = " ".join(str(exc).split())  # the selfies message spans lines
+            raise TokenizerError(f"cannot convert '{smiles}' to SELFIES: {reason}") from None
 
     @staticmethod
     def to_smiles(text: str) -> str | None:

@@ -16,7 +16,6 @@
 from __future__ import annotations
 
 import copy
-import dataclasses
 import json
 import logging
 import math
@@ -24,7 +23,8 @@ import os
 import platform
 import time
 import warnings
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -37,12 +37,21 @@ from lightning.pytorch.loggers import CSVLogger
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from . import __version__
-from .data import data_hash, dataset_tokenizer, load_molecules, load_split, parse_spec, split_molecules
+from .data import (
+    data_hash,
+    dataset_tokenizer,
+    load_molecules,
+    load_split,
+    parse_spec,
+    sha256_text,
+    split_molecules,
+)
 from .errors import MoldiffError
 from .io import write_json
-from .modelfile import KINDS, PROCESSES, save_model, target_to_dict
-from .networks import PRESETS, NetworkConfig, Transformer
+from .modelfile import save_model, target_to_dict
+from .networks import NetworkConfig, Transformer
 from .oracles import score_persistent
+from .parallel import available_cpus
 from .processes import (
     Support,
     antithetic_times,
@@ -55,73 +64,9 @@ from .processes import (
 )
 from .targets import Target, parse_targets
 from .tokenizers import MASK_ID, Tokenizer, tokenizer_class
+from .trainconfig import RESUMABLE_CHANGES, TRAIN_CONFIG_FILE, TrainConfig
 
 log = logging.getLogger("moldiff")
-
-TRAIN_CONFIG_FILE = "train_config.json"
-#: Fields that may differ when a run is resumed; every other field must match.
-RESUMABLE_CHANGES = ("max_steps", "val_every", "checkpoint_every", "out")
-
-
-@dataclass
-class TrainConfig:
-    """Everything that defines a training run (recorded in ``train_config.json`` and the model)."""
-
-    kind: str
-    out: str
-    process: str | None = None
-    representation: str = "smiles"
-    targets: list[str] = field(default_factory=list)
-    preset: str = "small"
-    data: str = "qm9"
-    max_steps: int = 5000
-    batch_size: int = 128
-    lr: float = 3e-4
-    weight_decay: float = 0.0
-    warmup_steps: int = 500
-    grad_clip: float = 1.0
-    ema_decay: float = 0.9999
-    label_dropout: float = 0.1
-    dropout: float = 0.0
-    schedule: str = "loglinear"
-    max_length: int = 32
-    seed: int = 0
-    val_every: int = 500
-    checkpoint_every: int = 500
-    val_molecules: int = 2048
-
-    def __post_init__(self) -> None:
-        if self.kind not in KINDS:
-            raise MoldiffError(f"unknown model kind '{self.kind}': choose one of {', '.join(KINDS[:-1])}")
-        if self.kind == "classifier":
-            if self.process not in PROCESSES:
-                raise MoldiffError(f"unknown classifier process '{self.process}': choose one of {', '.join(PROCESSES)}")
-            if len(self.targets) != 1:
-                raise MoldiffError("a classifier is trained for exactly one target")
-        tokenizer_class(self.representation)
-        get_schedule(self.schedule)
-        if self.preset not in PRESETS:
-            raise MoldiffError(f"unknown preset '{self.preset}': choose one of {', '.join(PRESETS)}")
-        for name, value in (("max_steps", self.max_steps), ("batch_size", self.batch_size),
-                            ("val_every", self.val_every), ("checkpoint_every", self.checkpoint_every)):
-            if value < 1:
-                raise MoldiffError(f"{name} must be at least 1, not {value}")
-        if not 0.0 <= self.label_dropout < 1.0:
-            raise MoldiffError(f"label_dropout must be in [0, 1), not {self.label_dropout}")
-
-    def command(self) -> str:
-        """The ``moldiff`` command line that reproduces this run."""
-        defaults = {f.name: f.default for f in dataclasses.fields(self) if f.default is not dataclasses.MISSING}
-        if self.kind == "classifier":
-            words = ["moldiff", "train-classifier", "--target", self.targets[0], "--process", str(self.process)]
-        else:
-            words = ["moldiff", "train", "--kind", self.kind] + (["--targets", ",".join(self.targets)] if self.targets else [])
-        always = ("representation", "preset", "max_steps", "data")
-        for key, value in asdict(self).items():
-            if key not in ("kind", "process", "targets", "out") and (key in always or value != defaults.get(key)):
-                words += [f"--{key.replace('_', '-')}", str(value)]
-        return " ".join(words + ["--out", self.out])
-
 
 # --- data -----------------------------------------------------------------------------------
 @dataclass
@@ -157,8 +102,6 @@ def prepare_training_data(config: TrainConfig, progress: bool = True) -> Trainin
         if not valid:
             valid = train[: max(1, len(train) // 20)]
         tokenizer = tokenizer_class(config.representation).build(train + valid, config.max_length, progress=progress)
-        from .data import sha256_text
-
         record = {"spec": config.data, "sha256": sha256_text("\n".join(molecules.smiles)),
                   "invalid_skipped": molecules.n_invalid}
     parts = {}
@@ -204,17 +147,21 @@ class StepBatchSampler(Sampler[list[int]]):
     """Batches as a pure function of the step: an endless stream of seeded permutations.
 
     Global batch ``k`` is positions ``[k B W, (k+1) B W)`` of the stream (``B`` per-rank batch,
-    ``W`` ranks); rank ``r`` takes its ``r``-th slice. Starting at ``start_step`` resumes exactly.
+    ``W`` ranks); rank ``r`` takes its ``r``-th slice. Each iteration starts at ``start_step``
+    (an int, or a callable read when iteration begins, e.g. the trainer's restored step), so a
+    resumed run sees exactly the batches it would have seen. Its length is the whole run,
+    ``end_step`` batches, which is what Lightning's restored batch counter is measured against.
     """
 
-    def __init__(self, size: int, batch_size: int, seed: int, start_step: int, end_step: int, rank: int = 0, world_size: int = 1) -> None:
+    def __init__(self, size: int, batch_size: int, seed: int, start_step: int | Callable[[], int], end_step: int,
+                 rank: int = 0, world_size: int = 1) -> None:
         self.size, self.batch_size, self.seed = size, batch_size, seed
         self.start_step, self.end_step = start_step, end_step
         self.rank, self.world_size = rank, world_size
         self._perms: dict[int, torch.Tensor] = {}
 
     def __len__(self) -> int:
-        return max(0, self.end_step - self.start_step)
+        return self.end_step
 
     def _permutation(self, epoch: int) -> torch.Tensor:
         if epoch not in self._perms:
@@ -222,7 +169,8 @@ class StepBatchSampler(Sampler[list[int]]):
         return self._perms[epoch]
 
     def __iter__(self):
-        for step in range(self.start_step, self.end_step):
+        start = self.start_step() if callable(self.start_step) else self.start_step
+        for step in range(start, self.end_step):
             begin = (step * self.world_size + self.rank) * self.batch_size
             positions = range(begin, begin + self.batch_size)
             yield [int(self._permutation(p // self.size)[p % self.size]) for p in positions]
@@ -239,8 +187,8 @@ class MoleculeDataModule(pl.LightningDataModule):
         trainer = self.trainer
         sampler = StepBatchSampler(
             len(self.data.train_ids), self.config.batch_size, self.config.seed,
-            start_step=trainer.global_step if trainer else 0, end_step=self.config.max_steps,
-            rank=trainer.global_rank if trainer else 0, world_size=trainer.world_size if trainer else 1,
+            start_step=lambda: trainer.global_step, end_step=self.config.max_steps,
+            rank=trainer.global_rank, world_size=trainer.world_size,
         )
         return DataLoader(_Rows(self.data.train_ids, self.data.train_labels), batch_sampler=sampler, collate_fn=_identity)
 
@@ -284,7 +232,9 @@ class TrainingModule(pl.LightningModule):
         super().__init__()
         self.config = config
         self.schedule = get_schedule(config.schedule)
-        self.network = Transformer(net_config)
+        with torch.random.fork_rng(devices=[]):  # same seed, same initial weights
+            torch.manual_seed(config.seed)
+            self.network = Transformer(net_config)
         self.ema_network = copy.deepcopy(self.network).requires_grad_(False)
         self.wall_time = 0.0
         self._step_started = 0.0
@@ -408,7 +358,7 @@ class ClassifierModule(TrainingModule):
             logits = network(ids).float()  # [B, L, 2]: one prediction per prefix
             loss = F.cross_entropy(logits.transpose(1, 2), y[:, None].expand(-1, ids.shape[1]))
             correct = (logits.argmax(-1) == y[:, None]).float().mean()
-            return loss, {"loss": loss, "accuracy": correct}
+            return loss, {"cross_entropy": loss, "accuracy": correct}
         t = antithetic_times(len(ids), generator, ids.device)
         alpha = self.schedule.alpha(t)
         if self.config.process == "mask":
@@ -418,7 +368,7 @@ class ClassifierModule(TrainingModule):
             z = support.tokens[uniform_forward(support.to_support[ids], alpha, support.size, generator)]
         logits = network(z, 1 - alpha).float()
         loss = F.cross_entropy(logits, y)
-        return loss, {"loss": loss, "accuracy": (logits.argmax(-1) == y).float().mean()}
+        return loss, {"cross_entropy": loss, "accuracy": (logits.argmax(-1) == y).float().mean()}
 
 
 MODULES: dict[str, type[TrainingModule]] = {"mdlm": MDLMModule, "udlm": UDLMModule, "ar": ARModule, "classifier": ClassifierModule}
@@ -451,6 +401,9 @@ def _quiet_lightning() -> None:
     warnings.filterwarnings("ignore", message=".*LeafSpec.*")
     warnings.filterwarnings("ignore", message=".*weights_only.*")
     warnings.filterwarnings("ignore", message=".*does not have many workers.*")
+    warnings.filterwarnings("ignore", message=".*dataloader is not resumable.*")  # batches are a function of the step
+    warnings.filterwarnings("ignore", message=".*exists and is not empty.*")  # resuming into the same run directory
+    warnings.filterwarnings("ignore", message=".*smaller than the logging interval.*")
 
 
 def _check_resume(out: Path, config: TrainConfig) -> Path:
@@ -479,8 +432,10 @@ def train(
     strategy: str = "auto",
     precision: str | None = None,
     progress: bool = True,
-) -> Path:
-    """Run (or resume) training and export the EMA model into ``config.out``; returns that directory.
+) -> Path | None:
+    """Run (or resume) training and export the EMA model into ``config.out``.
+
+    Returns the run directory on the main process (``None`` on the other DDP ranks).
 
     An interrupted run (Ctrl-C) saves a checkpoint; ``resume=True`` continues it exactly.
     """
@@ -496,9 +451,8 @@ def train(
         precision = "bf16-mixed" if accelerator in ("gpu", "cuda") or (accelerator == "auto" and torch.cuda.is_available()) else "32-true"
     loggers: list[Any] = [CSVLogger(out, name="logs")]
     try:
-        from lightning.pytorch.loggers import TensorBoardLogger
-
         import tensorboard  # noqa: F401
+        from lightning.pytorch.loggers import TensorBoardLogger
 
         loggers.append(TensorBoardLogger(out, name="tensorboard"))
     except ImportError:
@@ -513,14 +467,17 @@ def train(
         use_distributed_sampler=False, enable_progress_bar=progress, enable_model_summary=False,
         num_sanity_val_steps=0, log_every_n_steps=min(50, config.max_steps), max_epochs=-1,
     )
+    if trainer.strategy.root_device.type == "cpu" and trainer.world_size > 1:
+        torch.set_num_threads(max(1, available_cpus() // trainer.num_devices))  # oversubscribed OpenMP crawls
     if trainer.is_global_zero:
         out.mkdir(parents=True, exist_ok=True)
         write_json(asdict(config), out / TRAIN_CONFIG_FILE)
     trainer.fit(module, datamodule=MoleculeDataModule(data, config), ckpt_path=checkpoint)
     trainer.save_checkpoint(out / "checkpoints" / "last.ckpt")
     validation = trainer.validate(module, datamodule=MoleculeDataModule(data, config), verbose=False)[0]
-    if trainer.is_global_zero:
-        export_model(module, data, config, trainer, validation)
+    if not trainer.is_global_zero:
+        return None
+    export_model(module, data, config, trainer, validation)
     return out
 
 

@@ -1,0 +1,79 @@
+"""The settings of a training run, importable without torch (the CLI reads its defaults)."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import asdict, dataclass, field
+
+from .errors import MoldiffError
+from .tokenizers import tokenizer_class
+
+KINDS = ("mdlm", "udlm", "ar", "classifier")
+PROCESSES = ("mask", "uniform", "prefix")
+
+TRAIN_CONFIG_FILE = "train_config.json"
+#: Fields that may differ when a run is resumed; every other field must match.
+RESUMABLE_CHANGES = ("max_steps", "val_every", "checkpoint_every", "out")
+
+
+@dataclass
+class TrainConfig:
+    """Everything that defines a training run (recorded in ``train_config.json`` and the model)."""
+
+    kind: str
+    out: str
+    process: str | None = None
+    representation: str = "smiles"
+    targets: list[str] = field(default_factory=list)
+    preset: str = "small"
+    data: str = "qm9"
+    max_steps: int = 5000
+    batch_size: int = 128
+    lr: float = 3e-4
+    weight_decay: float = 0.0
+    warmup_steps: int = 500
+    grad_clip: float = 1.0
+    ema_decay: float = 0.9999
+    label_dropout: float = 0.1
+    dropout: float = 0.0
+    schedule: str = "loglinear"
+    max_length: int = 32
+    seed: int = 0
+    val_every: int = 500
+    checkpoint_every: int = 500
+    val_molecules: int = 2048
+
+    def __post_init__(self) -> None:
+        if self.kind not in KINDS:
+            raise MoldiffError(f"unknown model kind '{self.kind}': choose one of {', '.join(KINDS[:-1])}")
+        if self.kind == "classifier":
+            if self.process not in PROCESSES:
+                raise MoldiffError(f"unknown classifier process '{self.process}': choose one of {', '.join(PROCESSES)}")
+            if len(self.targets) != 1:
+                raise MoldiffError("a classifier is trained for exactly one target")
+        from .networks import PRESETS
+        from .processes import get_schedule
+
+        tokenizer_class(self.representation)
+        get_schedule(self.schedule)
+        if self.preset not in PRESETS:
+            raise MoldiffError(f"unknown preset '{self.preset}': choose one of {', '.join(PRESETS)}")
+        for name, value in (("max_steps", self.max_steps), ("batch_size", self.batch_size),
+                            ("val_every", self.val_every), ("checkpoint_every", self.checkpoint_every)):
+            if value < 1:
+                raise MoldiffError(f"{name} must be at least 1, not {value}")
+        if not 0.0 <= self.label_dropout < 1.0:
+            raise MoldiffError(f"label_dropout must be in [0, 1), not {self.label_dropout}")
+
+    def command(self) -> str:
+        """The ``moldiff`` command line that reproduces this run."""
+        defaults = {f.name: f.default for f in dataclasses.fields(self) if f.default is not dataclasses.MISSING}
+        if self.kind == "classifier":
+            words = ["moldiff", "train-classifier", "--target", self.targets[0], "--process", str(self.process)]
+        else:
+            words = ["moldiff", "train", "--kind", self.kind] + (["--targets", ",".join(self.targets)] if self.targets else [])
+        always = ("representation", "preset", "max_steps", "data")
+        for key, value in asdict(self).items():
+            if key not in ("kind", "process", "targets", "out") and (key in always or value != defaults.get(key)):
+                words += [f"--{key.replace('_', '-')}", str(value)]
+        return " ".join(words + ["--out", self.out])

@@ -1,0 +1,85 @@
+"""Sampling trained (tiny) models through the Python API and `moldiff sample`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+import moldiff
+from moldiff.data import load_split
+from moldiff.errors import MoldiffError
+from moldiff.trainconfig import TrainConfig
+from moldiff.training import train
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("models")
+    data = root / "mols.smi"
+    data.write_text("\n".join(load_split("qm9", "train")[:256]) + "\n")
+    paths = {}
+    for kind in ("mdlm", "udlm", "ar"):
+        config = TrainConfig(kind=kind, out=str(root / kind), preset="tiny", data=str(data), targets=["rings"],
+                             max_steps=60, batch_size=64, lr=3e-3, warmup_steps=5, val_every=60, checkpoint_every=60)
+        train(config, progress=False)
+        paths[kind] = root / kind
+    return paths
+
+
+@pytest.mark.parametrize("kind,sampler", [("mdlm", "mdlm"), ("mdlm", "remdm-loop"), ("mdlm", "remdm-conf"), ("udlm", "udlm"), ("ar", "ar")])
+def test_api_sample_returns_scored_rows_and_is_reproducible(models, kind, sampler):
+    model = moldiff.load(models[kind])
+    result = model.sample(24, sampler=sampler, steps=16, batch_size=10, seed=3, progress=False)
+    table = result.to_dataframe()
+    assert list(table.columns[:4]) == ["smiles", "raw", "valid", "novel"] and {"rings", "qed"} <= set(table.columns)
+    assert len(table) == 24
+    assert (table.loc[~table["valid"], "smiles"] == "").all()
+    assert table.loc[table["valid"], "rings"].notna().all() and table.loc[~table["valid"], "rings"].isna().all()
+    assert not table["raw"].str.contains("<mask>").any()  # the last step leaves no mask
+    again = model.sample(24, sampler=sampler, steps=16, batch_size=10, seed=3, progress=False).to_dataframe()
+    pd.testing.assert_frame_equal(table, again)
+    metrics = result.metrics()
+    assert metrics["n"] == 24 and metrics["speed"]["evaluations_per_molecule"] > 0
+
+
+def test_mdlm_forward_skipping_saves_evaluations_on_a_real_model(models):
+    model = moldiff.load(models["mdlm"])
+    result = model.sample(32, sampler="mdlm", steps=128, batch_size=32, progress=False)
+    assert result.speed()["evaluations_per_molecule"] < 0.4 * 128
+
+
+@pytest.mark.parametrize("kind,sampler,message", [
+    ("udlm", "remdm-loop", "does not fit udlm models: use udlm"),
+    ("mdlm", "udlm", "does not fit mdlm models"),
+    ("ar", "mdlm", "does not fit ar models: use ar"),
+])
+def test_sampler_that_does_not_fit_the_model_is_an_error(models, kind, sampler, message):
+    with pytest.raises(MoldiffError, match=message):
+        moldiff.load(models[kind]).sample(2, sampler=sampler, progress=False)
+
+
+def test_cli_sample_writes_rows_and_prints_a_summary(models, run_cli):
+    result = run_cli("sample", "--model", models["mdlm"], "-n", "20", "--steps", "16", "--out", "out.jsonl")
+    assert "molecules/s" in result.stdout and "denoiser evaluations per molecule" in result.stdout
+    rows = pd.read_json("out.jsonl", lines=True)
+    assert len(rows) == 20 and {"smiles", "raw", "valid", "novel", "rings", "qed"} <= set(rows.columns)
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--sampler", "gibbs"], "unknown sampler 'gibbs'"),
+    (["--sampler", "remdm-loop", "--eta", "0.5"], "eta must be in [0, 0.1111]"),
+    (["--sampler", "remdm-loop", "--t-on", "0.1", "--t-off", "0.2"], "t_off < t_on"),
+    (["--steps", "0"], "steps must be at least 1"),
+    (["--top-p", "1.5"], "top_p must be in (0, 1]"),
+])
+def test_cli_sample_bad_input(models, run_cli, args, message):
+    result = run_cli("sample", "--model", models["mdlm"], *args, "--out", "out.csv", expect=2)
+    assert message in result.output and "Traceback" not in result.output
+    assert not Path("out.csv").exists()
+
+
+def test_cli_sample_missing_model_names_what_exists(run_cli):
+    result = run_cli("sample", "--model", "no-such-model", "--out", "out.csv", expect=2)
+    assert "no model 'no-such-model'" in result.output

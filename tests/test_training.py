@@ -1,0 +1,265 @@
+"""Training: every kind learns, models round-trip through their files, runs resume exactly, DDP runs."""
+
+from __future__ import annotations
+
+import json
+import logging
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+import moldiff
+from moldiff.data import load_split
+from moldiff.errors import MoldiffError
+from moldiff.modelfile import CONFIG_FILE, WEIGHTS_FILE, save_model
+from moldiff.training import (
+    MODULES,
+    StepBatchSampler,
+    TrainConfig,
+    lr_factor,
+    network_config,
+    prepare_training_data,
+    train,
+)
+
+CASES = [("mdlm", None), ("udlm", None), ("ar", None), ("classifier", "mask"), ("classifier", "uniform"), ("classifier", "prefix")]
+
+
+@pytest.fixture
+def molecules(tmp_path: Path) -> Path:
+    path = tmp_path / "mols.smi"
+    path.write_text("\n".join(load_split("qm9", "train")[:64]) + "\n")
+    return path
+
+
+def _config(molecules: Path, kind: str, process: str | None, out: str, **overrides) -> TrainConfig:
+    settings = dict(
+        kind=kind, process=process, out=out, preset="tiny", data=str(molecules), targets=["rings"],
+        max_steps=150, batch_size=64, lr=3e-3, warmup_steps=10, ema_decay=0.9, val_every=150, checkpoint_every=150,
+    )
+    return TrainConfig(**{**settings, **overrides})
+
+
+def _data_loss(config: TrainConfig, network: torch.nn.Module) -> float:
+    data = prepare_training_data(config, progress=False)
+    module = MODULES[config.kind](config, network_config(config, data.tokenizer, len(data.targets)))
+    generator = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        losses = [module.loss(network, data.train_ids, data.train_labels, generator, train=False)[0] for _ in range(4)]
+    return float(torch.stack(losses).mean())
+
+
+@pytest.mark.parametrize("kind,process", CASES)
+def test_tiny_model_of_each_kind_overfits_64_molecules(molecules, kind, process):
+    config = _config(molecules, kind, process, f"run-{kind}-{process}")
+    data = prepare_training_data(config, progress=False)
+    fresh = MODULES[kind](config, network_config(config, data.tokenizer, len(data.targets))).network
+    before = _data_loss(config, fresh)
+    train(config, progress=False)
+    model = moldiff.load(config.out)
+    after = _data_loss(config, model.network)
+    assert after < 0.5 * before, (kind, process, before, after)
+    assert model.kind == kind and model.process == process and model.target_names == ["rings"]
+    record = model.config
+    assert record["training"]["steps"] == 150
+    assert record["training"]["command"].startswith("moldiff train")
+    assert record["data"]["train_molecules"] + record["data"]["valid_molecules"] <= 64
+    assert set(record["validation"]) >= ({"cross_entropy", "accuracy"} if kind == "classifier" else {"nll", "bits_per_token"})
+
+
+def test_save_load_round_trip_gives_identical_outputs(molecules):
+    config = _config(molecules, "udlm", None, "run", max_steps=5)
+    train(config, progress=False)
+    model = moldiff.load("run")
+    weights = load_file("run/" + WEIGHTS_FILE)
+    assert all(torch.equal(weights[k], v) for k, v in model.network.state_dict().items())
+    x = torch.randint(model.tokenizer.vocab_size, (3, 32))
+    level = torch.tensor([0.2, 0.5, 0.9])
+    labels = torch.tensor([[0], [1], [2]])
+    with torch.no_grad():
+        first = model.network(x, level, labels)
+        second = moldiff.load("run").network(x, level, labels)
+    assert torch.equal(first, second)
+    assert model.tokenizer == moldiff.load("run").tokenizer
+
+
+def test_half_precision_weights_are_upcast_on_load(molecules):
+    config = _config(molecules, "mdlm", None, "run", max_steps=3)
+    train(config, progress=False)
+    model = moldiff.load("run")
+    config_record = json.loads(Path("run", CONFIG_FILE).read_text())
+    record = {k: v for k, v in config_record.items() if k not in ("format", "version", "network", "weights")}
+    save_model("half", model.network, record, dtype="float16")
+    half = moldiff.load("half")
+    assert next(half.network.parameters()).dtype == torch.float32
+    assert Path("half", WEIGHTS_FILE).stat().st_size < 0.6 * Path("run", WEIGHTS_FILE).stat().st_size
+    x = torch.randint(model.tokenizer.vocab_size, (2, 32))
+    with torch.no_grad():
+        assert torch.allclose(half.network(x), model.network(x), atol=1e-2)
+
+
+def test_damaged_model_files_are_clear_errors_naming_the_file(molecules):
+    train(_config(molecules, "ar", None, "run", max_steps=3), progress=False)
+    weights = Path("run", WEIGHTS_FILE)
+    blob = weights.read_bytes()
+
+    weights.write_bytes(blob[: len(blob) // 2])
+    with pytest.raises(MoldiffError, match=r"weights\.safetensors.*(corrupted|truncated)"):
+        moldiff.load("run")
+
+    flipped = bytearray(blob)
+    flipped[-10] ^= 0xFF
+    weights.write_bytes(bytes(flipped))
+    with pytest.raises(MoldiffError, match="corrupted"):
+        moldiff.load("run")
+
+    weights.write_bytes(blob)
+    config_path = Path("run", CONFIG_FILE)
+    config = json.loads(config_path.read_text())
+    config["network"]["hidden"] = 128
+    config_path.write_text(json.dumps(config))
+    with pytest.raises(MoldiffError, match="does not match the architecture"):
+        moldiff.load("run")
+
+    config_path.write_text("{ not json")
+    with pytest.raises(MoldiffError, match="config.json"):
+        moldiff.load("run")
+
+    weights.unlink()
+    config["network"]["hidden"] = 64
+    config_path.write_text(json.dumps(config))
+    with pytest.raises(MoldiffError, match="missing weights file"):
+        moldiff.load("run")
+
+    with pytest.raises(MoldiffError, match="no model 'nonexistent'"):
+        moldiff.load("nonexistent")
+
+
+def _weights(directory: str) -> dict[str, torch.Tensor]:
+    return load_file(str(Path(directory) / WEIGHTS_FILE))
+
+
+def test_interrupted_run_resumes_exactly(molecules, monkeypatch):
+    settings = dict(max_steps=12, checkpoint_every=5, val_every=6, batch_size=16, dropout=0.1)
+    train(_config(molecules, "mdlm", None, "straight", **settings), progress=False)
+
+    module_class = MODULES["mdlm"]
+    original = module_class.training_step
+
+    def interrupt_at_step_7(self, batch, batch_idx):
+        if self.global_step == 7:
+            raise KeyboardInterrupt
+        return original(self, batch, batch_idx)
+
+    config = _config(molecules, "mdlm", None, "resumed", **settings)
+    monkeypatch.setattr(module_class, "training_step", interrupt_at_step_7)
+    with pytest.raises(SystemExit):
+        train(config, progress=False)
+    checkpoint = torch.load("resumed/checkpoints/last.ckpt", weights_only=False)
+    assert checkpoint["global_step"] == 7
+    assert not Path("resumed", WEIGHTS_FILE).exists()
+
+    monkeypatch.setattr(module_class, "training_step", original)
+    train(config, resume=True, progress=False)
+    straight, resumed = _weights("straight"), _weights("resumed")
+    assert straight.keys() == resumed.keys()
+    assert all(torch.equal(straight[k], resumed[k]) for k in straight)
+    assert moldiff.load("resumed").config["training"]["steps"] == 12
+
+
+def test_resume_errors(molecules):
+    config = _config(molecules, "mdlm", None, "run", max_steps=2)
+    with pytest.raises(MoldiffError, match="nothing to resume"):
+        train(config, resume=True, progress=False)
+    train(config, progress=False)
+    with pytest.raises(MoldiffError, match="already holds a training run"):
+        train(config, progress=False)
+    other = _config(molecules, "mdlm", None, "run", max_steps=4, preset="small")
+    with pytest.raises(MoldiffError, match="preset 'tiny' -> 'small'"):
+        train(other, resume=True, progress=False)
+    longer = _config(molecules, "mdlm", None, "run", max_steps=4)
+    train(longer, resume=True, progress=False)
+    assert moldiff.load("run").config["training"]["steps"] == 4
+
+
+def test_molecules_longer_than_the_model_are_skipped_and_counted(molecules, caplog):
+    config = _config(molecules, "ar", None, "run", max_steps=2, max_length=18)
+    with caplog.at_level(logging.WARNING, logger="moldiff"):
+        data = prepare_training_data(config, progress=False)
+    lengths = [len(data.tokenizer.tokenize(s)) for s in load_split("qm9", "train")[:64]]
+    too_long = sum(n > 16 for n in lengths)
+    assert 0 < too_long < 64
+    assert sum(data.record["train_skipped"].values()) + sum(data.record["valid_skipped"].values()) <= too_long
+    assert data.record["train_molecules"] + data.record["valid_molecules"] + too_long <= 64
+    assert "longer than 16 tokens" in caplog.text
+
+
+def test_step_batch_sampler_is_a_function_of_the_step():
+    full = list(StepBatchSampler(50, 8, seed=3, start_step=0, end_step=20))
+    assert list(StepBatchSampler(50, 8, seed=3, start_step=11, end_step=20)) == full[11:]
+    step = [4]
+    late = StepBatchSampler(50, 8, seed=3, start_step=lambda: step[0], end_step=20)
+    step[0] = 13  # read when iteration begins, e.g. after a checkpoint restored the step
+    assert list(late) == full[13:] and len(late) == 20
+    epoch = [i for batch in full[:7] for i in batch][:50]
+    assert sorted(epoch) == list(range(50))  # each epoch is a permutation
+    rank0 = list(StepBatchSampler(50, 4, seed=3, start_step=0, end_step=20, rank=0, world_size=2))
+    rank1 = list(StepBatchSampler(50, 4, seed=3, start_step=0, end_step=20, rank=1, world_size=2))
+    assert [a + b for a, b in zip(rank0, rank1)] == full
+
+
+def test_learning_rate_warms_up_then_decays_to_a_tenth():
+    assert lr_factor(0, 10, 100) == pytest.approx(0.1)
+    assert lr_factor(9, 10, 100) == pytest.approx(1.0)
+    assert lr_factor(100, 10, 100) == pytest.approx(0.1)
+    values = [lr_factor(s, 10, 100) for s in range(10, 101)]
+    assert all(a >= b for a, b in zip(values, values[1:]))
+
+
+def test_bad_training_settings_are_clear_errors(molecules):
+    with pytest.raises(MoldiffError, match="unknown model kind"):
+        TrainConfig(kind="gan", out="x")
+    with pytest.raises(MoldiffError, match="unknown preset"):
+        TrainConfig(kind="mdlm", out="x", preset="huge")
+    with pytest.raises(MoldiffError, match="unknown representation"):
+        TrainConfig(kind="mdlm", out="x", representation="inchi")
+    with pytest.raises(MoldiffError, match="process"):
+        TrainConfig(kind="classifier", out="x", targets=["rings"], process="gaussian")
+    with pytest.raises(MoldiffError, match="unknown target"):
+        prepare_training_data(_config(molecules, "mdlm", None, "x", targets=["nope"]), progress=False)
+
+
+@pytest.mark.parametrize("args,message", [
+    (["train", "--kind", "gan"], "'gan' is not one of"),
+    (["train", "--kind", "mdlm", "--preset", "huge"], "unknown preset 'huge'"),
+    (["train", "--kind", "mdlm", "--representation", "inchi"], "unknown representation 'inchi'"),
+    (["train", "--kind", "mdlm", "--targets", "nope"], "unknown target 'nope'"),
+    (["train", "--kind", "mdlm", "--resume"], "nothing to resume"),
+    (["train-classifier", "--target", "rings", "--process", "gaussian"], "'gaussian' is not one of"),
+])
+def test_cli_training_bad_input_is_one_line_exit_2(args, message):
+    moldiff_script = Path(sys.executable).with_name("moldiff")
+    result = subprocess.run([str(moldiff_script), *args, "--out", "run"], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("Error:") and message in lines[0], result.stderr
+    assert not Path("run", WEIGHTS_FILE).exists()
+
+
+def test_two_process_cpu_ddp_trains_and_exports(molecules):
+    moldiff_script = Path(sys.executable).with_name("moldiff")
+    result = subprocess.run(
+        [str(moldiff_script), "train", "--kind", "mdlm", "--preset", "tiny", "--data", str(molecules), "--max-steps", "4",
+         "--batch-size", "8", "--val-every", "2", "--checkpoint-every", "2", "--accelerator", "cpu", "--devices", "2",
+         "--strategy", "ddp", "--out", "ddp"],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    model = moldiff.load("ddp")
+    assert model.config["training"]["batch_size"] == 16
+    assert model.config["training"]["hardware"].startswith("2 x CPU")
+    assert result.stdout.count("model -> ddp") == 1
