@@ -291,6 +291,11 @@ def target_create(name: str, oracle: str, direction: str, percentile: float | No
 @click.option("--seed", type=int, default=0, show_default=True, help="Same seed, same molecules.")
 @click.option("--batch-size", type=int, default=256, show_default=True, help="Sequences per network batch.")
 @click.option("--device", default=None, help="cpu or cuda [default: cuda when available].")
+@click.option("--guidance", default="none", show_default=True, help="none, cfg, cbg, cbg-taylor or fudge (see the README's compatibility table).")
+@click.option("--gamma", type=float, default=1.0, show_default=True, help="Guidance strength (>= 0; 0 is unguided, 1 the conditional).")
+@click.option("--target", default=None, help="Guidance target(s), e.g. rings or rings,qed (several only with cfg).")
+@click.option("--classifier", default=None, help="Classifier directory for cbg/fudge [default: guidance/TARGET/PROCESS].")
+@click.option("--top-k", type=int, default=None, help="fudge: candidates reweighted per step [default: the whole vocabulary].")
 @click.option("--out", type=click.Path(path_type=Path), default=Path("samples.csv"), show_default=True, help="Output: .csv, .jsonl, .sdf or .smi.")
 def sample_command(model: str, num_samples: int, out: Path, **options) -> None:
     """Generate molecules with a trained model and summarise their quality."""
@@ -304,7 +309,8 @@ def sample_command(model: str, num_samples: int, out: Path, **options) -> None:
     metrics = result.metrics()
     speed = metrics["speed"]
     console = _console()
-    console.print(metrics_table(metrics, title=f"{num_samples} samples, {result.options.sampler}, T = {result.options.steps}"))
+    guided = f", {options['guidance']} gamma {options['gamma']:g} toward {options['target']}" if options["guidance"] != "none" else ""
+    console.print(metrics_table(metrics, title=f"{num_samples} samples, {result.options.sampler}, T = {result.options.steps}{guided}"))
     console.print(
         f"{speed['molecules_per_second']:.1f} molecules/s, {speed['evaluations_per_molecule']:.1f} denoiser evaluations "
         f"per molecule, network {speed['network_time_fraction']:.0%} of the time"

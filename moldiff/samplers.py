@@ -26,6 +26,7 @@ not evaluated again (its ``x_theta`` is the same): only changed rows go through 
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -142,8 +143,6 @@ class _Evaluator:
         self.seconds = 0.0
 
     def __call__(self, z: torch.Tensor, level: torch.Tensor) -> torch.Tensor:
-        import time
-
         start = time.perf_counter()
         if not self.skip or self.cache is None:
             out = self.denoiser.log_probs(z, level, self.labels)
@@ -264,15 +263,25 @@ def sample_uniform(denoiser: Denoiser, batch: int, options: SamplerOptions, labe
         bos = int((support == denoiser.bos_id).nonzero()[0, 0])
         z[:, 0] = bos
     evaluate = _Evaluator(denoiser, labels, options.skip_unchanged)
+
+    def shape(x: torch.Tensor) -> torch.Tensor:
+        return shape_probs(x / x.sum(-1, keepdim=True), options.temperature, options.top_p)
+
     for i in range(options.steps, 0, -1):
         t, s = i / options.steps, (i - 1) / options.steps
         a_t = float(schedule.alpha(torch.tensor(t, dtype=torch.float64)))
         a_s = float(schedule.alpha(torch.tensor(s, dtype=torch.float64))) if i > 1 else 1.0
         level = torch.full((batch,), 1.0 - a_t, device=device)
-        x = evaluate(support[z], level).double().exp()[..., support]
-        x = shape_probs(x / x.sum(-1, keepdim=True), options.temperature, options.top_p)
-        posterior = uniform_reverse(x, z, torch.full((batch,), a_t, dtype=torch.float64, device=device),
-                                    torch.full((batch,), a_s, dtype=torch.float64, device=device))
+        alpha_t = torch.full((batch,), a_t, dtype=torch.float64, device=device)
+        alpha_s = torch.full((batch,), a_s, dtype=torch.float64, device=device)
+        if hasattr(denoiser, "reverse_step"):  # guided: the wrapper builds the transition itself
+            start = time.perf_counter()
+            posterior = denoiser.reverse_step(z, level, alpha_t, alpha_s, shape)
+            evaluate.seconds += time.perf_counter() - start
+            evaluate.evaluations += batch
+        else:
+            x = shape(evaluate(support[z], level).double().exp()[..., support])
+            posterior = uniform_reverse(x, z, alpha_t, alpha_s)
         z = gumbel_argmax(_log(posterior), generator)
         if bos is not None:
             z[:, 0] = bos
@@ -288,7 +297,6 @@ def sample_autoregressive(denoiser: Denoiser, batch: int, options: SamplerOption
     options.validate("autoregressive")
     if denoiser.bos_id is None:
         raise MoldiffError("an autoregressive denoiser needs a <bos> token to start from")
-    import time
 
     device = denoiser.device
     generator = generator or torch.Generator(device=device).manual_seed(options.seed)

@@ -17,13 +17,24 @@ import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
+from .assets import find_asset
 from .chem import canonicalise_all
 from .denoisers import ModelDenoiser
 from .errors import MoldiffError
+from .guidance import (
+    CLASSIFIER_PROCESS,
+    CBGDenoiser,
+    CFGDenoiser,
+    FudgeDenoiser,
+    ModelClassifier,
+    PrefixClassifier,
+    check_guidance,
+)
 from .metrics import evaluate, load_reference
 from .modelfile import LoadedModel, load
 from .oracles import parse_oracles, score
 from .samplers import SamplerOptions, progress_total, run_sampler
+from .targets import Target, load_target
 
 DEFAULT_MODEL = "qm9-smiles-mdlm"
 DEFAULT_ORACLES = ("rings", "qed")
@@ -41,7 +52,7 @@ class SampleResult:
     evaluations: int
     network_seconds: float
     reference: str
-    extra: dict[str, Any] = field(default_factory=dict)
+    targets: list[Target] = field(default_factory=list)
 
     def to_dataframe(self) -> pd.DataFrame:
         """The molecules as a DataFrame (a copy)."""
@@ -52,9 +63,11 @@ class SampleResult:
         """Canonical SMILES of the valid molecules, in sampling order."""
         return self.table.loc[self.table["valid"], "smiles"].tolist()
 
-    def metrics(self, reference: str | None = None, oracles: str | Sequence[str] = DEFAULT_ORACLES, targets=(), fcd: bool = False) -> dict[str, Any]:
-        """:func:`moldiff.metrics.evaluate` of the samples, plus speed and cost."""
+    def metrics(self, reference: str | None = None, oracles: str | Sequence[str] = DEFAULT_ORACLES,
+                targets: Sequence[Target] | None = None, fcd: bool = False) -> dict[str, Any]:
+        """:func:`moldiff.metrics.evaluate` of the samples (targets: the guided ones), plus speed and cost."""
         strings = [s if v else None for s, v in zip(self.table["smiles"], self.table["valid"])]
+        targets = self.targets if targets is None else targets
         metrics = evaluate(strings, reference or self.reference, oracles, targets, fcd=fcd, progress=False)
         metrics["speed"] = self.speed()
         return metrics
@@ -88,11 +101,19 @@ def sample(
     reference: str = "qm9",
     oracles: str | Sequence[str] = DEFAULT_ORACLES,
     skip_unchanged: bool = True,
+    guidance: str = "none",
+    gamma: float = 1.0,
+    target: str | Sequence[str] | None = None,
+    classifier: str | None = None,
+    top_k: int | None = None,
     progress: bool = True,
 ) -> SampleResult:
     """Sample ``num_samples`` molecules from a model (a :class:`LoadedModel`, a name or a path).
 
     ``sampler`` defaults to ``remdm-loop`` for masked models, ``udlm`` and ``ar`` otherwise.
+    ``guidance`` (``cfg``, ``cbg``, ``cbg-taylor``, ``fudge``) steers toward ``target`` with strength
+    ``gamma``; classifiers are found under ``guidance/<target>/<process>`` unless ``classifier``
+    names one (see :mod:`moldiff.guidance`).
     """
     if num_samples < 1:
         raise MoldiffError(f"num_samples must be at least 1, not {num_samples}")
@@ -105,7 +126,8 @@ def sample(
         model.network.to(device)
     if model.kind == "classifier":
         raise MoldiffError(f"{model.path} is a guidance classifier, not a generative model")
-    denoiser = ModelDenoiser(model)
+    denoiser, targets = guided_denoiser(model, guidance, gamma, target, classifier, top_k)
+    oracle_names = list(dict.fromkeys([*oracle_names, *(t.oracle for t in targets)]))
     default_sampler = {"masked": "remdm-loop", "uniform": "udlm", "autoregressive": "ar"}[denoiser.kind]
     options = SamplerOptions(
         sampler=sampler or default_sampler, steps=steps, schedule=schedule, eta=eta, t_on=t_on, t_off=t_off,
@@ -125,7 +147,62 @@ def sample(
             network_seconds += out.network_seconds
     seconds = time.perf_counter() - start
     table = decode_table(model, torch.cat(tokens), reference, oracle_names)
-    return SampleResult(table, options, str(model.path), seconds, evaluations, network_seconds, reference)
+    return SampleResult(table, options, str(model.path), seconds, evaluations, network_seconds, reference, targets)
+
+
+def _target_names(target: str | Sequence[str] | None) -> list[str]:
+    if target is None:
+        return []
+    names = target.split(",") if isinstance(target, str) else list(target)
+    return [n.strip() for n in names if n.strip()]
+
+
+def guided_denoiser(model: LoadedModel, guidance: str, gamma: float, target: str | Sequence[str] | None,
+                    classifier: str | None, top_k: int | None):
+    """The model as a denoiser, wrapped for guidance; and the targets guided toward."""
+    base = ModelDenoiser(model)
+    check_guidance(guidance, gamma, base.kind)
+    names = _target_names(target)
+    if guidance == "none":
+        return base, [load_target(n) for n in names]
+    if not names:
+        known = ", ".join(model.target_names) or "none"
+        raise MoldiffError(f"--guidance {guidance} needs --target (this model's targets: {known})")
+    if guidance == "cfg":
+        missing = [n for n in names if n not in model.target_names]
+        if missing:
+            known = ", ".join(model.target_names) or "none (train with --targets)"
+            raise MoldiffError(f"the model was not trained with target '{missing[0]}' for cfg; its targets: {known}")
+        null = torch.tensor([model.network.null_labels], device=base.device)
+        labels = torch.tensor([[1 if t in names else n for t, n in zip(model.target_names, model.network.null_labels)]], device=base.device)
+        return CFGDenoiser(base, labels, null, gamma), [t for t in model.targets if t.name in names]
+    if len(names) != 1:
+        raise MoldiffError(f"--guidance {guidance} takes one target, not {len(names)}; use cfg to combine targets")
+    wanted = load_target(names[0])
+    process = CLASSIFIER_PROCESS[base.kind]
+    clf = _load_classifier(model, names[0], process, classifier, base.device)
+    if guidance == "fudge":
+        return FudgeDenoiser(base, PrefixClassifier(clf), gamma, top_k), [wanted]
+    return CBGDenoiser(base, ModelClassifier(clf), gamma, taylor=guidance == "cbg-taylor"), [wanted]
+
+
+def _load_classifier(model: LoadedModel, target: str, process: str, path: str | None, device) -> LoadedModel:
+    location = path or find_asset("guidance", f"{target}/{process}")
+    if location is None:
+        representation = model.config["representation"]
+        raise MoldiffError(
+            f"no {process} classifier for target '{target}': train one with `moldiff train-classifier --target {target} "
+            f"--process {process} --representation {representation} --out guidance/{target}/{process}`"
+        )
+    clf = load(location, device=device)
+    if clf.kind != "classifier" or clf.process != process:
+        what = clf.kind + (f" {clf.process}" if clf.process else "")
+        raise MoldiffError(f"{clf.path} is not a {process} classifier (it is: {what})")
+    if clf.tokenizer != model.tokenizer:
+        raise MoldiffError(f"classifier {clf.path} was trained on another vocabulary than the model {model.path}")
+    if clf.target_names != [target]:
+        raise MoldiffError(f"classifier {clf.path} predicts {', '.join(clf.target_names)}, not '{target}'")
+    return clf
 
 
 def _default_device() -> str:

@@ -20,11 +20,14 @@ def models(tmp_path_factory) -> dict[str, Path]:
     data = root / "mols.smi"
     data.write_text("\n".join(load_split("qm9", "train")[:256]) + "\n")
     paths = {}
+    common = dict(preset="tiny", data=str(data), max_steps=60, batch_size=64, lr=3e-3, warmup_steps=5, val_every=60, checkpoint_every=60)
     for kind in ("mdlm", "udlm", "ar"):
-        config = TrainConfig(kind=kind, out=str(root / kind), preset="tiny", data=str(data), targets=["rings"],
-                             max_steps=60, batch_size=64, lr=3e-3, warmup_steps=5, val_every=60, checkpoint_every=60)
-        train(config, progress=False)
+        train(TrainConfig(kind=kind, out=str(root / kind), targets=["rings"], **common), progress=False)
         paths[kind] = root / kind
+    for process in ("mask", "uniform", "prefix"):
+        out = root / "guidance" / "rings" / process
+        train(TrainConfig(kind="classifier", process=process, out=str(out), targets=["rings"], **common), progress=False)
+        paths[f"rings/{process}"] = out
     return paths
 
 
@@ -83,3 +86,43 @@ def test_cli_sample_bad_input(models, run_cli, args, message):
 def test_cli_sample_missing_model_names_what_exists(run_cli):
     result = run_cli("sample", "--model", "no-such-model", "--out", "out.csv", expect=2)
     assert "no model 'no-such-model'" in result.output
+
+
+@pytest.mark.parametrize("kind,guidance,sampler", [
+    ("mdlm", "cfg", "remdm-loop"), ("mdlm", "cbg", "mdlm"), ("mdlm", "cbg-taylor", "remdm-cap"),
+    ("udlm", "cfg", "udlm"), ("udlm", "cbg-taylor", "udlm"), ("ar", "cfg", "ar"), ("ar", "fudge", "ar"),
+])
+def test_guided_sampling_runs_with_every_fitting_combination(models, kind, guidance, sampler):
+    process = {"mdlm": "mask", "udlm": "uniform", "ar": "prefix"}[kind]
+    classifier = None if guidance == "cfg" else str(models[f"rings/{process}"])
+    model = moldiff.load(models[kind])
+    n, steps = (4, 4) if guidance == "cbg" else (12, 8)  # exact CBG scores L x N substitutions per row and step
+    result = model.sample(n, sampler=sampler, steps=steps, batch_size=12, guidance=guidance, gamma=2.0, target="rings",
+                          classifier=classifier, top_k=5, progress=False)
+    metrics = result.metrics()
+    assert "rings" in metrics["targets"] and 0.0 <= metrics["targets"]["rings"]["hit_fraction_valid"] <= 1.0 or metrics["valid"] == 0
+    unguided = model.sample(n, sampler=sampler, steps=steps, batch_size=12, progress=False).to_dataframe()
+    same = model.sample(n, sampler=sampler, steps=steps, batch_size=12, guidance=guidance, gamma=0.0, target="rings",
+                        classifier=classifier, progress=False).to_dataframe()
+    pd.testing.assert_frame_equal(unguided, same)  # gamma 0 is unguided, draw for draw
+
+
+@pytest.mark.parametrize("kind,options,message", [
+    ("mdlm", dict(guidance="fudge", target="rings"), "guidance 'fudge' does not fit mdlm models"),
+    ("mdlm", dict(guidance="cfg", target="qed"), "not trained with target 'qed' for cfg; its targets: rings"),
+    ("mdlm", dict(guidance="cbg", target="qed"), "moldiff train-classifier --target qed --process mask"),
+    ("mdlm", dict(guidance="cfg", target="rings", gamma=-1.0), "gamma must be >= 0"),
+    ("mdlm", dict(guidance="cfg"), "needs --target"),
+    ("udlm", dict(guidance="cbg", target="nope"), "unknown target 'nope'"),
+])
+def test_bad_guidance_requests_are_clear_errors(models, kind, options, message):
+    with pytest.raises(MoldiffError, match=message):
+        moldiff.load(models[kind]).sample(2, progress=False, **options)
+
+
+def test_cli_guided_sample_reports_the_target(models, run_cli):
+    result = run_cli("sample", "--model", models["mdlm"], "-n", "16", "--steps", "8", "--guidance", "cfg", "--gamma", "2",
+                     "--target", "rings", "--out", "guided.csv")
+    assert "rings: rings > 3" in result.stdout and "cfg gamma 2 toward rings" in result.stdout
+    bad = run_cli("sample", "--model", models["mdlm"], "--guidance", "fudge", "--target", "rings", "--out", "x.csv", expect=2)
+    assert "does not fit mdlm models" in bad.output and not Path("x.csv").exists()

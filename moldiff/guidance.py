@@ -1,0 +1,232 @@
+"""Guidance: discrete classifier-free (D-CFG), classifier-based (D-CBG) and FUDGE, as denoiser wrappers.
+
+Formulas from ``ALGORITHMS.md`` section 4. Each wrapper is itself a denoiser (see
+:mod:`moldiff.denoisers`), so every sampler runs guided without change:
+
+- :class:`CFGDenoiser`: ``log x~ = gamma log x(z, y) + (1 - gamma) log x(z, null)``, renormalised,
+  the conditional and unconditional passes in one batched forward. Masked and autoregressive models
+  use ``x~`` as their prediction; uniform models mix the two *posteriors* this way
+  (:meth:`CFGDenoiser.reverse_step`). With several targets, ``y`` sets every target's label to 1 at
+  once (the model learnt that joint conditional, labels being dropped independently in training).
+- :class:`CBGDenoiser`: a noisy classifier ``p(y | z_t)`` tilts the prediction at each masked
+  position, ``x~[l, v] ∝ x[l, v] p(y | z with l <- v)^gamma`` (masked models: then any (Re)MDM
+  posterior); for uniform models it tilts the transition,
+  ``p~(z_s^l = v) ∝ p(z_s^l = v | z_t) p(y | z with l <- v)^gamma``. ``taylor=True`` replaces the
+  ``L x N`` classifier calls by one forward and one backward:
+  ``log p(y | z^(l<-v)) ~ log p(y | z) + g[l, v] - g[l, z_l]`` with ``g`` the gradient with
+  respect to the one-hot input.
+- :class:`FudgeDenoiser`: the top-k next tokens reweighted by a prefix classifier ``p(y | x_<=i)^gamma``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+import torch
+
+from .denoisers import Denoiser
+from .errors import MoldiffError
+from .modelfile import LoadedModel
+from .processes import uniform_reverse
+
+GUIDANCE = ("none", "cfg", "cbg", "cbg-taylor", "fudge")
+#: Which guidance fits which denoiser kind.
+GUIDANCE_KINDS = {
+    "cfg": ("masked", "uniform", "autoregressive"),
+    "cbg": ("masked", "uniform"),
+    "cbg-taylor": ("masked", "uniform"),
+    "fudge": ("autoregressive",),
+}
+#: The classifier process that guides each denoiser kind.
+CLASSIFIER_PROCESS = {"masked": "mask", "uniform": "uniform", "autoregressive": "prefix"}
+
+
+def mix_log(log_cond: torch.Tensor, log_uncond: torch.Tensor, gamma: float) -> torch.Tensor:
+    """``gamma log p_c + (1 - gamma) log p_u`` renormalised over the last dim; -inf where either is."""
+    if gamma == 0.0:
+        return log_uncond
+    impossible = torch.isinf(log_cond) | torch.isinf(log_uncond)
+    mixed = gamma * log_cond.masked_fill(impossible, 0.0) + (1.0 - gamma) * log_uncond.masked_fill(impossible, 0.0)
+    mixed = mixed.masked_fill(impossible, -torch.inf)
+    return mixed.log_softmax(-1)
+
+
+class _Wrapper:
+    """Forwards the vocabulary facts of the wrapped denoiser."""
+
+    def __init__(self, base: Denoiser) -> None:
+        self.base = base
+        for name in ("kind", "vocab_size", "length", "mask_id", "bos_id", "eos_id", "pad_id", "support", "device"):
+            setattr(self, name, getattr(base, name))
+        self.uses_time = base.uses_time
+
+
+class CFGDenoiser(_Wrapper):
+    """Classifier-free guidance toward ``labels`` with strength ``gamma`` (see module docstring)."""
+
+    def __init__(self, base: Denoiser, labels: torch.Tensor, null: torch.Tensor, gamma: float) -> None:
+        super().__init__(base)
+        self.cond_labels, self.null_labels, self.gamma = labels, null, gamma
+
+    def _both(self, z: torch.Tensor, level: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+        batch = len(z)
+        labels = torch.cat([self.cond_labels.expand(batch, -1), self.null_labels.expand(batch, -1)])
+        out = self.base.log_probs(torch.cat([z, z]), None if level is None else torch.cat([level, level]), labels)
+        return out[:batch], out[batch:]
+
+    def log_probs(self, z, level, labels):
+        if self.gamma == 0.0:
+            return self.base.log_probs(z, level, self.null_labels.expand(len(z), -1))
+        if self.kind == "uniform":  # uniform models mix posteriors, not predictions: see reverse_step
+            return self.base.log_probs(z, level, self.cond_labels.expand(len(z), -1))
+        cond, uncond = self._both(z, level)
+        return mix_log(cond, uncond, self.gamma)
+
+    def reverse_step(self, z_support, level, alpha_t, alpha_s, shape) -> torch.Tensor:
+        """Uniform models: ``gamma log q(z_s | z_t, x_c) + (1 - gamma) log q(z_s | z_t, x_u)``, renormalised."""
+        tokens = self.support[z_support]
+        cond, uncond = self._both(tokens, level)
+        posteriors = [
+            uniform_reverse(shape(lp.double().exp()[..., self.support]), z_support, alpha_t, alpha_s)
+            for lp in (cond, uncond)
+        ]
+        return mix_log(*(p.clamp_min(0).log() for p in posteriors), self.gamma).exp()
+
+
+class Classifier(Protocol):
+    """``log p(y | z)`` per sequence for noisy inputs (``z`` ids ``[B, L]`` or one-hot ``[B, L, N]``)."""
+
+    def log_prob(self, z: torch.Tensor, level: torch.Tensor | None) -> torch.Tensor: ...
+
+
+@dataclass
+class ModelClassifier:
+    """A trained classifier for one target as ``log p(y = label | z)``."""
+
+    model: LoadedModel
+    label: int = 1
+
+    def log_prob(self, z: torch.Tensor, level: torch.Tensor | None) -> torch.Tensor:
+        network = self.model.network
+        logits = network(z, level if network.config.time_conditioning else None).float()
+        return logits.log_softmax(-1)[..., self.label]
+
+
+def substitution_log_probs(classifier: Classifier, z: torch.Tensor, level: torch.Tensor, candidates: torch.Tensor,
+                           chunk: int = 4096) -> torch.Tensor:
+    """Exact ``log p(y | z with position l set to v)`` for every position and candidate ``v``.
+
+    Returns ``[B, L, len(candidates)]`` from ``L * V`` classifier calls per distinct row of ``z``
+    (rows repeat a lot early in sampling, when most tokens are masked), scored in chunks.
+    """
+    inverse = None
+    if len(z) > 1 and bool((level == level[0]).all()):  # one noise level: identical rows score alike
+        z, inverse = torch.unique(z, dim=0, return_inverse=True)
+        level = level[: len(z)]
+    batch, length = z.shape
+    v = len(candidates)
+    variants = z[:, None, None, :].expand(batch, length, v, length).clone()  # [B, l, v, L]
+    for position in range(length):
+        variants[:, position, :, position] = candidates
+    flat = variants.reshape(-1, length)
+    levels = level[:, None].expand(batch, length * v).reshape(-1)
+    with torch.no_grad():
+        out = torch.cat([classifier.log_prob(flat[i : i + chunk], levels[i : i + chunk]) for i in range(0, len(flat), chunk)])
+    out = out.view(batch, length, v)
+    return out if inverse is None else out[inverse]
+
+
+def taylor_log_probs(classifier: Classifier, z: torch.Tensor, level: torch.Tensor, candidates: torch.Tensor, vocab_size: int) -> torch.Tensor:
+    """First-order ``log p(y | z^(l<-v)) ~ log p(y | z) + g[l, v] - g[l, z_l]``: one forward, one backward."""
+    one_hot = torch.nn.functional.one_hot(z, vocab_size).float().requires_grad_(True)
+    with torch.enable_grad():
+        log_p = classifier.log_prob(one_hot, level)
+        (grad,) = torch.autograd.grad(log_p.sum(), one_hot)
+    current = grad.gather(-1, z.unsqueeze(-1))
+    return (log_p.detach()[:, None, None] + grad[..., candidates] - current).double()
+
+
+class CBGDenoiser(_Wrapper):
+    """Classifier-based guidance with a noisy classifier (see module docstring)."""
+
+    def __init__(self, base: Denoiser, classifier: Classifier, gamma: float, taylor: bool = False) -> None:
+        super().__init__(base)
+        self.classifier, self.gamma, self.taylor = classifier, gamma, taylor
+        self.uses_time = True  # the classifier sees the noise level
+        self.tokens = base.support if base.kind == "uniform" else torch.tensor(
+            [i for i in range(base.vocab_size) if i != base.mask_id], device=base.device)
+
+    def _tilt(self, z: torch.Tensor, level: torch.Tensor) -> torch.Tensor:
+        if self.taylor:
+            return taylor_log_probs(self.classifier, z, level, self.tokens, self.vocab_size)
+        return substitution_log_probs(self.classifier, z, level, self.tokens).double()
+
+    def log_probs(self, z, level, labels):
+        log_x = self.base.log_probs(z, level, labels).double()
+        if self.gamma == 0.0 or self.kind == "uniform":
+            return log_x
+        masked = z == self.mask_id
+        tilted = log_x.clone()
+        tilted[..., self.tokens] = log_x[..., self.tokens] + self.gamma * self._tilt(z, level)
+        tilted = tilted.log_softmax(-1)
+        return torch.where(masked.unsqueeze(-1), tilted, log_x)
+
+    def reverse_step(self, z_support, level, alpha_t, alpha_s, shape) -> torch.Tensor:
+        """Uniform models: the transition tilted by ``p(y | z^(l<-v))^gamma`` over every value ``v``."""
+        tokens = self.support[z_support]
+        x = shape(self.base.log_probs(tokens, level, None).double().exp()[..., self.support])
+        step = uniform_reverse(x, z_support, alpha_t, alpha_s)
+        if self.gamma == 0.0:
+            return step
+        tilted = step.clamp_min(1e-300).log() + self.gamma * self._tilt(tokens, level)
+        return tilted.softmax(-1)
+
+
+class FudgeDenoiser(_Wrapper):
+    """FUDGE: next-token candidates (top ``k``) reweighted by a prefix classifier to the power ``gamma``."""
+
+    def __init__(self, base: Denoiser, classifier: Classifier, gamma: float, top_k: int | None = None) -> None:
+        super().__init__(base)
+        self.classifier, self.gamma = classifier, gamma
+        self.top_k = top_k or base.vocab_size
+
+    def log_probs(self, z, level, labels):
+        log_p = self.base.log_probs(z, level, labels).double()
+        if self.gamma == 0.0:
+            return log_p
+        last = log_p[:, -1]
+        k = min(self.top_k, last.shape[-1])
+        values, candidates = last.topk(k, dim=-1)
+        batch, length = z.shape
+        extended = torch.cat([z[:, None, :].expand(batch, k, length), candidates[..., None]], dim=-1).reshape(batch * k, length + 1)
+        with torch.no_grad():
+            score = self.classifier.log_prob(extended, None).view(batch, k).double()
+        score = torch.nan_to_num(score, nan=-torch.inf)  # a prefix the classifier cannot score
+        guided = torch.where(torch.isinf(values), values, values + self.gamma * score)  # impossible tokens stay so
+        reweighted = torch.full_like(last, -torch.inf).scatter(-1, candidates, guided)
+        log_p = log_p.clone()
+        log_p[:, -1] = reweighted.log_softmax(-1)
+        return log_p
+
+
+class PrefixClassifier:
+    """A trained prefix classifier as ``log p(y | whole prefix)`` (its last position's prediction)."""
+
+    def __init__(self, model: LoadedModel, label: int = 1) -> None:
+        self.model, self.label = model, label
+
+    def log_prob(self, z: torch.Tensor, level: torch.Tensor | None) -> torch.Tensor:
+        return self.model.network(z).float().log_softmax(-1)[:, -1, self.label]
+
+
+def check_guidance(guidance: str, gamma: float, kind: str) -> None:
+    """Clear errors for an unknown method, a negative gamma, or a method that does not fit the model."""
+    if guidance not in GUIDANCE:
+        raise MoldiffError(f"unknown guidance '{guidance}': choose one of {', '.join(GUIDANCE)}")
+    if gamma < 0:
+        raise MoldiffError(f"gamma must be >= 0, not {gamma}")
+    if guidance != "none" and kind not in GUIDANCE_KINDS[guidance]:
+        fitting = [g for g, kinds in GUIDANCE_KINDS.items() if kind in kinds]
+        model = {"masked": "mdlm", "uniform": "udlm", "autoregressive": "ar"}[kind]
+        raise MoldiffError(f"guidance '{guidance}' does not fit {model} models: use {', '.join(fitting)}")
