@@ -189,6 +189,17 @@ def _umask() -> int:
     return mask
 
 
+def read_json(path: str | Path, what: str) -> Any:
+    """Parse a JSON file; a missing or damaged file is a :class:`MoldiffError` naming ``what`` and the path."""
+    path = Path(path)
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise MoldiffError(f"no such {what}: {path}") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise MoldiffError(f"cannot read {what} {path} ({exc}); the file is damaged: copy or re-create it") from None
+
+
 def write_json(data: Any, path: str | Path) -> None:
     """Write ``data`` as pretty JSON, atomically (NaN becomes null)."""
     with atomic_write(path) as handle:

@@ -15,7 +15,6 @@ truncated, corrupted or mismatched is a :class:`~moldiff.errors.MoldiffError` na
 from __future__ import annotations
 
 import hashlib
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,7 +25,7 @@ from safetensors.torch import load_file, save
 
 from .assets import ASSET_KINDS, find_asset
 from .errors import MoldiffError
-from .io import atomic_write, write_json
+from .io import atomic_write, read_json, write_json
 from .networks import NetworkConfig, Transformer
 from .targets import Target
 from .tokenizers import Tokenizer, tokenizer_from_dict
@@ -144,12 +143,7 @@ def resolve_model_path(name_or_path: str | Path) -> Path:
 def read_config(directory: Path) -> dict[str, Any]:
     """Parse and check a model's ``config.json``."""
     path = directory / CONFIG_FILE
-    try:
-        config = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise MoldiffError(f"no {CONFIG_FILE} in {directory}") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise MoldiffError(f"{path} is not valid JSON ({exc}); the file is damaged: copy or re-export it") from None
+    config = read_json(path, "model config")
     if not isinstance(config, dict) or config.get("format") != FORMAT:
         raise MoldiffError(f"{path} is not a moldiff model config (no format '{FORMAT}')")
     if config.get("version") != FORMAT_VERSION:

@@ -16,7 +16,6 @@ Every model saves its tokenizer as JSON (:meth:`Tokenizer.save`, :func:`load_tok
 from __future__ import annotations
 
 import functools
-import json
 import re
 from collections import Counter
 from collections.abc import Sequence
@@ -28,6 +27,7 @@ import numpy as np
 import selfies as sf
 
 from .errors import MoldiffError, TokenizerError
+from .io import read_json, write_json
 from .parallel import parallel_map
 
 PAD, BOS, EOS, MASK = "<pad>", "<bos>", "<eos>", "<mask>"
@@ -201,8 +201,6 @@ class Tokenizer:
 
     def save(self, path: str | Path) -> None:
         """Write the vocabulary as JSON (atomically)."""
-        from .io import write_json
-
         write_json(self.to_dict(), path)
 
     def __eq__(self, other: object) -> bool:
@@ -331,11 +329,4 @@ def tokenizer_from_dict(data: dict[str, Any], source: str = "tokenizer") -> Toke
 
 def load_tokenizer(path: str | Path) -> Tokenizer:
     """Load a tokenizer saved with :meth:`Tokenizer.save`."""
-    path = Path(path)
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise MoldiffError(f"no such tokenizer file: {path}") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise MoldiffError(f"cannot read tokenizer {path}: {exc}") from None
-    return tokenizer_from_dict(data, str(path))
+    return tokenizer_from_dict(read_json(path, "tokenizer file"), str(path))
