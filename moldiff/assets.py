@@ -11,6 +11,8 @@ import os
 from pathlib import Path
 
 ASSET_KINDS = ("models", "guidance")
+#: The model `moldiff sample` uses when none is named.
+DEFAULT_MODEL = "qm9-smiles-mdlm"
 CHECKOUT_ROOT = Path(__file__).resolve().parent.parent
 
 

@@ -13,6 +13,7 @@ from pathlib import Path
 import click
 
 from . import __version__
+from .assets import DEFAULT_MODEL
 from .errors import MoldiffError
 
 log = logging.getLogger("moldiff")
@@ -277,7 +278,7 @@ def target_create(name: str, oracle: str, direction: str, percentile: float | No
 
 # --- sampling ----------------------------------------------------------------------------
 @cli.command("sample")
-@click.option("--model", default="qm9-smiles-mdlm", show_default=True, help="Model name (see `moldiff models`) or directory.")
+@click.option("--model", default=DEFAULT_MODEL, show_default=True, help="Model name (see `moldiff models`) or directory.")
 @click.option("-n", "--num-samples", type=int, default=256, show_default=True, help="Molecules to generate.")
 @click.option("--steps", type=int, default=128, show_default=True, help="Denoising steps T (more steps, better molecules under ReMDM).")
 @click.option("--sampler", default=None, help="mdlm, remdm-cap, remdm-rescale, remdm-conf, remdm-loop (masked models; default remdm-loop), udlm, ar.")

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import functools
 import gzip
-import hashlib
 import io
 import json
 import logging
@@ -35,7 +34,7 @@ import rdkit
 
 from .chem import canonicalise_all
 from .errors import MoldiffError
-from .io import atomic_write, read_molecule_file, write_json
+from .io import atomic_write, read_molecule_file, sha256_text, write_json
 from .parallel import parallel_map
 from .tokenizers import TOKENIZERS, Tokenizer, load_tokenizer, tokenizer_class
 
@@ -50,11 +49,6 @@ MAX_LISTED_LINES = 5
 
 def _resource_dir(name: str) -> Path:
     return Path(str(resources.files("moldiff") / "resources" / name))
-
-
-def sha256_text(text: str) -> str:
-    """Hex sha256 of a text's UTF-8 bytes."""
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 @functools.cache

@@ -7,7 +7,6 @@ disk under ``$MOLDIFF_CACHE`` (default ``~/.cache/moldiff``), keyed by the refer
 from __future__ import annotations
 
 import functools
-import hashlib
 import logging
 import warnings
 from collections.abc import Sequence
@@ -15,7 +14,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from .assets import cache_dir
-from .io import atomic_write
+from .io import atomic_write, sha256_text
 
 log = logging.getLogger("moldiff")
 
@@ -56,7 +55,7 @@ def _reference_statistics(key: str, smiles: tuple[str, ...], device: str) -> Sta
 def reference_statistics(smiles: Sequence[str], device: str = "cpu") -> Statistics:
     """ChemNet statistics of a reference set, cached by the set's content."""
     ordered = tuple(sorted(smiles))
-    key = hashlib.sha256("\n".join(ordered).encode()).hexdigest()[:32]
+    key = sha256_text("\n".join(ordered))[:32]
     return _reference_statistics(key, ordered, device)
 
 

@@ -11,7 +11,6 @@ canonical SMILES so that repeated molecules (and repeated calls) cost nothing.
 from __future__ import annotations
 
 import functools
-import hashlib
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -24,7 +23,7 @@ from rdkit.Chem import QED, Crippen, Descriptors, rdMolDescriptors
 from .assets import cache_dir
 from .chem import canonicalise_all, to_mol
 from .errors import MoldiffError
-from .io import atomic_write
+from .io import atomic_write, sha256_text
 from .parallel import parallel_map
 
 #: Values cached per oracle before that oracle's cache is emptied.
@@ -172,7 +171,7 @@ def score_persistent(smiles: Sequence[str], oracle: str, progress: bool = True) 
     the list, so any change of the molecules or their order recomputes.
     """
     get_oracle(oracle)
-    digest = hashlib.sha256("\n".join(smiles).encode("utf-8")).hexdigest()[:32]
+    digest = sha256_text("\n".join(smiles))[:32]
     path = cache_dir() / "scores" / f"{oracle}-{digest}.npy"
     if path.exists():
         try:

@@ -38,10 +38,6 @@ class Schedule:
         """d alpha_t / dt."""
         return torch.full_like(t, -(1.0 - self.eps))
 
-    def time_of(self, alpha: torch.Tensor) -> torch.Tensor:
-        """Inverse: the t at which ``alpha_t = alpha``."""
-        return (1.0 - alpha) / (1.0 - self.eps)
-
 
 SCHEDULES = {"loglinear": Schedule("loglinear", 1e-3), "linear": Schedule("linear", 0.0)}
 

@@ -17,7 +17,7 @@ import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
-from .assets import find_asset
+from .assets import DEFAULT_MODEL, find_asset
 from .chem import canonicalise_all
 from .denoisers import ModelDenoiser
 from .errors import MoldiffError
@@ -36,7 +36,6 @@ from .oracles import parse_oracles, score
 from .samplers import SamplerOptions, progress_total, run_sampler
 from .targets import Target, load_target
 
-DEFAULT_MODEL = "qm9-smiles-mdlm"
 DEFAULT_ORACLES = ("rings", "qed")
 
 

@@ -212,6 +212,10 @@ def network_config(config: TrainConfig, tokenizer: Tokenizer, n_targets: int) ->
     )
 
 
+#: Stands in for the rank in validation seeds, so validation noise differs from any training step's.
+VALIDATION_STREAM = 7
+
+
 def step_seed(seed: int, step: int, rank: int) -> int:
     """A 63-bit seed for one (run seed, step, rank)."""
     return (seed * 1_000_003 + step * 10_007 + rank * 101 + 12_345) % (2**63 - 1)
@@ -273,7 +277,8 @@ class TrainingModule(pl.LightningModule):
 
     def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
         ids, labels = batch
-        _, metrics = self.loss(self.ema_network, ids, labels, self._generator(step_seed(self.config.seed, batch_idx, 7)), train=False)
+        seed = step_seed(self.config.seed, batch_idx, VALIDATION_STREAM)  # same noise at every validation
+        _, metrics = self.loss(self.ema_network, ids, labels, self._generator(seed), train=False)
         for key, value in metrics.items():
             self.log(f"val/{key}", value, prog_bar=key in ("nll", "accuracy"), sync_dist=True, batch_size=len(ids))
 

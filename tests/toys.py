@@ -61,6 +61,13 @@ class Toy:
         return 0.5 * float((self.empirical(samples) - target).abs().sum())
 
 
+def _marginals(weights: torch.Tensor, states: torch.Tensor, vocab_size: int) -> torch.Tensor:
+    """log of per-position marginals ``[B, L, N]`` of rows of unnormalised weights over the states."""
+    onehot = torch.nn.functional.one_hot(states, vocab_size).double()  # [S, L, N]
+    marg = torch.einsum("bs,sln->bln", weights, onehot)
+    return (marg / marg.sum(-1, keepdim=True)).clamp_min(0).log()
+
+
 class ExactMasked:
     """Exact MDLM denoiser p(x_l | unmasked tokens); vocabulary = K data tokens + mask (id K)."""
 
@@ -78,10 +85,7 @@ class ExactMasked:
     def _log_probs(self, z, level):
         states = self.toy.states
         consistent = ((z[:, None, :] == states[None]) | (z[:, None, :] == self.mask_id)).all(-1)  # [B, S]
-        w = consistent.double() * self.weights[None]
-        onehot = torch.nn.functional.one_hot(states, self.vocab_size).double()  # [S, L, N]
-        marg = torch.einsum("bs,sln->bln", w, onehot)
-        return (marg / marg.sum(-1, keepdim=True)).clamp_min(0).log()
+        return _marginals(consistent.double() * self.weights[None], states, self.vocab_size)
 
     def log_probs(self, z, level, labels):
         self.calls += 1
@@ -110,10 +114,7 @@ class ExactUniform:
         states = self.toy.states
         same = (z[:, None, :] == states[None]).double()  # [B, S, L]
         likelihood = (alpha * same + (1 - alpha) / self.toy.k).prod(-1)  # q(z_t | x) per state
-        w = likelihood * self.weights[None]
-        onehot = torch.nn.functional.one_hot(states, self.vocab_size).double()
-        marg = torch.einsum("bs,sln->bln", w, onehot)
-        return (marg / marg.sum(-1, keepdim=True)).log()
+        return _marginals(likelihood * self.weights[None], states, self.vocab_size)
 
 
 class ExactAutoregressive:
