@@ -17,9 +17,7 @@ $(STAMP): pyproject.toml constraints.txt
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/moldiff data info
-	$(BIN)/moldiff score qm9:test --oracles rings,qed,sa,logp --out $(OUT)/qm9_test_scored.csv
-	$(BIN)/moldiff evaluate qm9:test --reference qm9:train --oracles rings,qed --out $(OUT)/qm9_test_metrics.json
+	$(BIN)/moldiff sample --guidance cfg --gamma 2 --target rings --out $(OUT)/samples.csv
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q

@@ -327,7 +327,7 @@ def _training_options(function):
     defaults = {f.name: f.default for f in TrainConfig.__dataclass_fields__.values()}
     options = [
         click.option("--representation", default=defaults["representation"], show_default=True, help="smiles or selfies."),
-        click.option("--preset", default=defaults["preset"], show_default=True, help="Network size: tiny, small (about an hour on 2 CPU cores), base (GPU)."),
+        click.option("--preset", default=defaults["preset"], show_default=True, help="Network size: tiny, compact (the shipped CPU-trained models), small, base (GPU)."),
         click.option("--data", default=defaults["data"], show_default=True, help="qm9 or a molecule file (split 90/5/5, test held out)."),
         click.option("--max-steps", type=int, default=defaults["max_steps"], show_default=True, help="Optimiser steps (may be raised when resuming)."),
         click.option("--batch-size", type=int, default=defaults["batch_size"], show_default=True, help="Molecules per step per device; memory grows linearly with it (base preset: 256 fits 16 GB of GPU memory in bf16)."),
@@ -425,6 +425,19 @@ def list_models() -> None:
         click.echo("no models found under models/ or guidance/ (train one with `moldiff train`)")
         return
     _console().print(table)
+
+
+@cli.command("export-model")
+@click.argument("source")
+@click.argument("destination", type=click.Path(path_type=Path))
+@click.option("--dtype", type=click.Choice(["float16", "bfloat16", "float32"]), default="float16", show_default=True,
+              help="Weight precision on disk (upcast to float32 when loaded).")
+def export_model_command(source: str, destination: Path, dtype: str) -> None:
+    """Copy a trained model (a run directory or a model name) into DESTINATION, e.g. models/NAME."""
+    from .modelfile import WEIGHTS_FILE, export_model
+
+    export_model(source, destination, dtype)
+    click.echo(f"{source} -> {destination} ({(destination / WEIGHTS_FILE).stat().st_size / 1e6:.2f} MB, {dtype})")
 
 
 def _file_sha256(path: Path) -> str:

@@ -195,3 +195,14 @@ def load(name_or_path: str | Path, device: str | torch.device = "cpu") -> Loaded
     network.eval().to(device)
     targets = [target_from_dict(t) for t in config["targets"]]
     return LoadedModel(directory, config, network, tokenizer, targets)
+
+
+def export_model(source: str | Path, destination: str | Path, dtype: str = "float16") -> Path:
+    """Copy the model at ``source`` (e.g. a training run) into ``destination`` with weights in ``dtype``.
+
+    The record (training, data, validation) is kept; half-precision weights halve the size and are
+    upcast to float32 on :func:`load`. Other files in ``destination`` (a model card) are left alone.
+    """
+    model = load(source)
+    record = {k: v for k, v in model.config.items() if k not in ("format", "version", "network", "weights")}
+    return save_model(destination, model.network, record, dtype)

@@ -15,7 +15,7 @@ from safetensors.torch import load_file
 import moldiff
 from moldiff.data import load_split
 from moldiff.errors import MoldiffError
-from moldiff.modelfile import CONFIG_FILE, WEIGHTS_FILE, save_model
+from moldiff.modelfile import CONFIG_FILE, WEIGHTS_FILE
 from moldiff.training import (
     MODULES,
     StepBatchSampler,
@@ -87,19 +87,22 @@ def test_save_load_round_trip_gives_identical_outputs(molecules):
     assert model.tokenizer == moldiff.load("run").tokenizer
 
 
-def test_half_precision_weights_are_upcast_on_load(molecules):
+def test_export_model_in_half_precision_keeps_the_record_and_is_upcast_on_load(molecules, run_cli):
     config = _config(molecules, "mdlm", None, "run", max_steps=3)
     train(config, progress=False)
     model = moldiff.load("run")
-    config_record = json.loads(Path("run", CONFIG_FILE).read_text())
-    record = {k: v for k, v in config_record.items() if k not in ("format", "version", "network", "weights")}
-    save_model("half", model.network, record, dtype="float16")
-    half = moldiff.load("half")
+    result = run_cli("export-model", "run", "shipped/half")
+    assert "float16" in result.stdout
+    half = moldiff.load("shipped/half")
     assert next(half.network.parameters()).dtype == torch.float32
-    assert Path("half", WEIGHTS_FILE).stat().st_size < 0.6 * Path("run", WEIGHTS_FILE).stat().st_size
+    assert Path("shipped/half", WEIGHTS_FILE).stat().st_size < 0.6 * Path("run", WEIGHTS_FILE).stat().st_size
+    kept = ("kind", "targets", "data", "training", "validation", "tokenizer", "network")
+    assert {k: half.config[k] for k in kept} == {k: model.config[k] for k in kept}
+    assert half.config["weights"]["dtype"] == "float16"
     x = torch.randint(model.tokenizer.vocab_size, (2, 32))
     with torch.no_grad():
         assert torch.allclose(half.network(x), model.network(x), atol=1e-2)
+    assert "no model 'nope'" in run_cli("export-model", "nope", "out", expect=2).output
 
 
 def test_damaged_model_files_are_clear_errors_naming_the_file(molecules):

@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# Reproduces the shipped QM9 models (models/) and guidance classifiers (guidance/).
+#
+#   scripts/train_qm9.sh [NAME ...]     # default: everything, in the order below
+#
+# Each run trains into $RUNS/NAME (checkpoints every 250 steps; an interrupted run resumes where it
+# stopped when the script is run again; a finished one is not trained again) and is then exported in half precision into models/NAME or
+# guidance/TARGET/PROCESS. The shipped files were trained on CPU (2 cores) with the defaults below;
+# on a GPU raise the size, e.g. PRESET=small STEPS=25000 DEFAULT_STEPS=25000 scripts/train_qm9.sh.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+RUNS=${RUNS:-runs}
+PRESET=${PRESET:-compact}                 # denoisers and AR model
+STEPS=${STEPS:-6000}
+DEFAULT_STEPS=${DEFAULT_STEPS:-20000}     # the default model, qm9-smiles-mdlm, trains longer
+CLASSIFIER_PRESET=${CLASSIFIER_PRESET:-tiny}
+CLASSIFIER_STEPS=${CLASSIFIER_STEPS:-2000}
+MOLDIFF=${MOLDIFF:-moldiff}
+COMMON=(--lr 2e-3 --batch-size 128 --checkpoint-every 250 --val-every 500 --seed 0)
+
+run() {  # run NAME DEST moldiff-arguments...: train (or resume) into $RUNS/NAME, export to DEST
+    local name=$1 dest=$2
+    shift 2
+    local resume=()
+    [[ -f $RUNS/$name/checkpoints/last.ckpt ]] && resume=(--resume)
+    [[ -f $RUNS/$name/config.json ]] || "$MOLDIFF" "$@" "${COMMON[@]}" --out "$RUNS/$name" "${resume[@]}"
+    "$MOLDIFF" export-model "$RUNS/$name" "$dest" --dtype float16
+}
+
+declare -A JOBS=(
+    [qm9-smiles-mdlm]="models/qm9-smiles-mdlm train --kind mdlm --representation smiles"
+    [qm9-smiles-udlm]="models/qm9-smiles-udlm train --kind udlm --representation smiles"
+    [qm9-smiles-ar]="models/qm9-smiles-ar train --kind ar --representation smiles"
+    [qm9-selfies-mdlm]="models/qm9-selfies-mdlm train --kind mdlm --representation selfies"
+)
+ORDER=(qm9-smiles-mdlm qm9-smiles-udlm qm9-smiles-ar qm9-selfies-mdlm)
+for target in rings qed; do
+    for process in mask uniform prefix; do
+        JOBS[$target-$process]="guidance/$target/$process train-classifier --target $target --process $process"
+        ORDER+=("$target-$process")
+    done
+done
+
+for name in "${@:-${ORDER[@]}}"; do
+    [[ -v JOBS[$name] ]] || { echo "unknown run '$name': choose from ${ORDER[*]}" >&2; exit 2; }
+    read -r -a job <<<"${JOBS[$name]}"
+    if [[ ${job[1]} == train ]]; then
+        steps=$STEPS
+        [[ $name == qm9-smiles-mdlm ]] && steps=$DEFAULT_STEPS
+        run "$name" "${job[@]}" --targets rings,qed --preset "$PRESET" --max-steps "$steps"
+    else
+        run "$name" "${job[@]}" --preset "$CLASSIFIER_PRESET" --max-steps "$CLASSIFIER_STEPS"
+    fi
+done

@@ -1,0 +1,103 @@
+"""The shipped QM9 models and guidance classifiers: they load, sample with every sampler and guidance
+that fits them, and their model cards agree with their files."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from pathlib import Path
+
+import pytest
+
+import moldiff
+from moldiff.assets import DEFAULT_MODEL
+from moldiff.data import data_hash
+from moldiff.modelfile import CONFIG_FILE, WEIGHTS_FILE, LoadedModel, read_config
+from moldiff.targets import load_target
+
+REPO = Path(__file__).resolve().parents[1]
+MODELS = {"qm9-smiles-mdlm": ("mdlm", "smiles"), "qm9-smiles-udlm": ("udlm", "smiles"),
+          "qm9-smiles-ar": ("ar", "smiles"), "qm9-selfies-mdlm": ("mdlm", "selfies")}
+CLASSIFIERS = [f"{target}/{process}" for target in ("rings", "qed") for process in ("mask", "uniform", "prefix")]
+SAMPLERS = {"mdlm": ("mdlm", "remdm-cap", "remdm-rescale", "remdm-conf", "remdm-loop"), "udlm": ("udlm",), "ar": ("ar",)}
+GUIDANCE = {"mdlm": ("cfg", "cbg", "cbg-taylor"), "udlm": ("cfg", "cbg", "cbg-taylor"), "ar": ("cfg", "fudge")}
+SHIPPED = [REPO / "models" / name for name in MODELS] + [REPO / "guidance" / name for name in CLASSIFIERS]
+
+
+@pytest.fixture(scope="module")
+def loaded() -> dict[str, LoadedModel]:
+    return {name: moldiff.load(name) for name in [*MODELS, *CLASSIFIERS]}
+
+
+def test_every_model_and_classifier_of_the_issue_ships():
+    missing = [str(p.relative_to(REPO)) for p in SHIPPED if not (p / CONFIG_FILE).exists()]
+    assert not missing, f"not shipped: {missing} (scripts/train_qm9.sh trains them)"
+
+
+def test_shipped_files_stay_under_60_mb():
+    total = sum(f.stat().st_size for folder in ("models", "guidance") for f in (REPO / folder).rglob("*") if f.is_file())
+    assert total < 60e6, f"models/ and guidance/ hold {total / 1e6:.1f} MB"
+
+
+def test_default_model_is_the_smiles_mdlm_with_rings_and_qed(loaded):
+    model = loaded[DEFAULT_MODEL]
+    assert (model.kind, model.config["representation"], model.target_names) == ("mdlm", "smiles", ["rings", "qed"])
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_shipped_model_is_what_its_name_says_and_samples_with_every_sampler(loaded, name):
+    model = loaded[name]
+    assert (model.kind, model.config["representation"]) == MODELS[name]
+    assert model.target_names == ["rings", "qed"]
+    for sampler in SAMPLERS[model.kind]:
+        result = model.sample(16, sampler=sampler, steps=16, batch_size=16, seed=1, progress=False)
+        assert len(result.table) == 16
+        assert result.table["valid"].sum() > 0, f"{name} with {sampler}: no valid molecule in 16"
+
+
+@pytest.mark.parametrize("name,guidance", [(name, g) for name, (kind, _) in MODELS.items() for g in GUIDANCE[kind]])
+def test_shipped_model_samples_with_every_guidance_and_target(loaded, name, guidance):
+    model = loaded[name]
+    n, steps = (2, 4) if guidance == "cbg" else (8, 8)  # exact CBG scores every substitution
+    for target in ("rings", "qed"):
+        result = model.sample(n, steps=steps, batch_size=n, guidance=guidance, gamma=2.0, target=target, top_k=8, progress=False)
+        assert len(result.table) == n and [t.name for t in result.targets] == [target]
+
+
+@pytest.mark.parametrize("name", CLASSIFIERS)
+def test_shipped_classifier_matches_its_folder_and_target(loaded, name):
+    target_name, process = name.split("/")
+    classifier, target = loaded[name], load_target(target_name)
+    assert (classifier.kind, classifier.process, classifier.config["representation"]) == ("classifier", process, "smiles")
+    (recorded,) = classifier.targets
+    assert (recorded.name, recorded.oracle, recorded.direction, recorded.threshold) == (
+        target.name, target.oracle, target.direction, target.threshold)
+
+
+@pytest.mark.parametrize("folder", SHIPPED, ids=lambda p: str(p.relative_to(REPO)))
+def test_model_card_agrees_with_the_files(folder):
+    card = (folder / "README.md").read_text()
+    config = read_config(folder)
+    weights = (folder / WEIGHTS_FILE).read_bytes()
+    field = dict(re.findall(r"^\| (\w+) \| (.+) \|$", card, flags=re.M))
+
+    assert int(field["Parameters"].replace(",", "")) == config["weights"]["parameters"] == moldiff.load(folder).network.num_parameters()
+    size, sha = re.search(r"float16, ([\d,]+) bytes, sha256 `([0-9a-f]+)…`", field["Weights"]).groups()
+    assert int(size.replace(",", "")) == len(weights) and hashlib.sha256(weights).hexdigest().startswith(sha)
+    claimed = re.findall(r"`(\w+)`: (\w+) ([<>]) ([\d.]+)", field.get("Targets") or field["Predicts"])
+    assert [name for name, *_ in claimed] == [t["name"] for t in config["targets"]]
+    for name, oracle, sign, threshold in claimed:
+        target = load_target(name)
+        assert (oracle, sign, float(threshold)) == (target.oracle, ">" if target.direction == "above" else "<", target.threshold)
+    assert data_hash("qm9").startswith(re.search(r"sha256 `([0-9a-f]+)…`", field["Data"]).group(1))
+    steps = int(re.match(r"([\d,]+) steps", field["Training"]).group(1).replace(",", ""))
+    assert steps == config["training"]["steps"]
+    for key, value in config["validation"].items():
+        assert f"{value:.4g}" in field["Validation"], key
+    assert config["training"]["command"] in card
+
+
+def test_out_of_the_box_command_of_the_readme(run_cli):
+    result = run_cli("sample", "--guidance", "cfg", "--gamma", "2", "--target", "rings", "-n", "32", "--out", "samples.csv")
+    assert "cfg gamma 2 toward rings" in result.stdout and "rings: rings > 3" in result.stdout
+    assert len(Path("samples.csv").read_text().splitlines()) == 33
