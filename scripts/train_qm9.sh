@@ -6,14 +6,13 @@
 # Each run trains into $RUNS/NAME (checkpoints every 250 steps; an interrupted run resumes where it
 # stopped when the script is run again; a finished one is not trained again) and is then exported in half precision into models/NAME or
 # guidance/TARGET/PROCESS. The shipped files were trained on CPU (2 cores) with the defaults below;
-# on a GPU raise the size, e.g. PRESET=small STEPS=25000 DEFAULT_STEPS=25000 scripts/train_qm9.sh.
+# on a GPU raise the size, e.g. PRESET=small STEPS=25000 scripts/train_qm9.sh.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 RUNS=${RUNS:-runs}
 PRESET=${PRESET:-compact}                 # denoisers and AR model
 STEPS=${STEPS:-6000}
-DEFAULT_STEPS=${DEFAULT_STEPS:-20000}     # the default model, qm9-smiles-mdlm, trains longer
 CLASSIFIER_PRESET=${CLASSIFIER_PRESET:-tiny}
 CLASSIFIER_STEPS=${CLASSIFIER_STEPS:-2000}
 MOLDIFF=${MOLDIFF:-moldiff}
@@ -46,9 +45,7 @@ for name in "${@:-${ORDER[@]}}"; do
     [[ -v JOBS[$name] ]] || { echo "unknown run '$name': choose from ${ORDER[*]}" >&2; exit 2; }
     read -r -a job <<<"${JOBS[$name]}"
     if [[ ${job[1]} == train ]]; then
-        steps=$STEPS
-        [[ $name == qm9-smiles-mdlm ]] && steps=$DEFAULT_STEPS
-        run "$name" "${job[@]}" --targets rings,qed --preset "$PRESET" --max-steps "$steps"
+        run "$name" "${job[@]}" --targets rings,qed --preset "$PRESET" --max-steps "$STEPS"
     else
         run "$name" "${job[@]}" --preset "$CLASSIFIER_PRESET" --max-steps "$CLASSIFIER_STEPS"
     fi

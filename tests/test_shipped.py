@@ -55,13 +55,23 @@ def test_shipped_model_is_what_its_name_says_and_samples_with_every_sampler(load
         assert result.table["valid"].sum() > 0, f"{name} with {sampler}: no valid molecule in 16"
 
 
-@pytest.mark.parametrize("name,guidance", [(name, g) for name, (kind, _) in MODELS.items() for g in GUIDANCE[kind]])
+def _fitting_guidance(name: str) -> tuple[str, ...]:
+    kind, representation = MODELS[name]
+    return GUIDANCE[kind] if representation == "smiles" else ("cfg",)  # the shipped classifiers read SMILES
+
+
+@pytest.mark.parametrize("name,guidance", [(name, g) for name in MODELS for g in _fitting_guidance(name)])
 def test_shipped_model_samples_with_every_guidance_and_target(loaded, name, guidance):
     model = loaded[name]
     n, steps = (2, 4) if guidance == "cbg" else (8, 8)  # exact CBG scores every substitution
     for target in ("rings", "qed"):
         result = model.sample(n, steps=steps, batch_size=n, guidance=guidance, gamma=2.0, target=target, top_k=8, progress=False)
         assert len(result.table) == n and [t.name for t in result.targets] == [target]
+
+
+def test_smiles_classifiers_refuse_the_selfies_model_clearly(loaded):
+    with pytest.raises(moldiff.MoldiffError, match="trained on another vocabulary"):
+        loaded["qm9-selfies-mdlm"].sample(2, steps=4, guidance="cbg-taylor", target="rings", progress=False)
 
 
 @pytest.mark.parametrize("name", CLASSIFIERS)
