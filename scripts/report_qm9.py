@@ -221,8 +221,9 @@ def render(cache: dict[str, Any]) -> str:
         "Validity counts RDKit-parsable, non-empty molecules; uniqueness and novelty are computed on canonical SMILES, "
         "novelty against all 133,798 QM9 molecules. FCD (Fréchet ChemNet distance, lower is better) compares the valid "
         "molecules with the 6,690 molecules of the QM9 test split. `evals/mol` counts denoiser evaluations per molecule "
-        "(the `mdlm` sampler skips steps that change no token); `s` is the row's wall time on this machine "
-        "(2 CPU cores), scoring included.",
+        "(the `mdlm` sampler skips steps that change no token); `s` is the row's wall time, scoring included, "
+        "on a 2-core CPU that was shared by up to four report and training processes (one thread each): "
+        "a rough guide only; `benchmarks/` measures speed properly.",
         "",
         "The models are small networks trained briefly on CPU (see each model card), not the papers' 92M-parameter "
         "networks trained on 4 GPUs; read the absolute numbers with that in mind.",

@@ -110,12 +110,16 @@ def test_guided_sampling_runs_with_every_fitting_combination(models, kind, guida
 @pytest.mark.parametrize("kind,options,message", [
     ("mdlm", dict(guidance="fudge", target="rings"), "guidance 'fudge' does not fit mdlm models"),
     ("mdlm", dict(guidance="cfg", target="qed"), "not trained with target 'qed' for cfg; its targets: rings"),
-    ("mdlm", dict(guidance="cbg", target="qed"), "moldiff train-classifier --target qed --process mask"),
+    ("mdlm", dict(guidance="cbg", target="qed"), "guidance/qed/mask was trained on another vocabulary than the model"),
+    ("mdlm", dict(guidance="cbg", target="heavy"), "moldiff train-classifier --target heavy --process mask"),
     ("mdlm", dict(guidance="cfg", target="rings", gamma=-1.0), "gamma must be >= 0"),
     ("mdlm", dict(guidance="cfg"), "needs --target"),
     ("udlm", dict(guidance="cbg", target="nope"), "unknown target 'nope'"),
 ])
 def test_bad_guidance_requests_are_clear_errors(models, kind, options, message):
+    heavy = Path("guidance/heavy/target.toml")  # a target of the user's, with no classifier trained yet
+    heavy.parent.mkdir(parents=True)
+    heavy.write_text('name = "heavy"\noracle = "heavy_atoms"\ndirection = "above"\nthreshold = 8.0\n')
     with pytest.raises(MoldiffError, match=message):
         moldiff.load(models[kind]).sample(2, progress=False, **options)
 
