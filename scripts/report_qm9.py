@@ -33,8 +33,10 @@ GAMMAS = (1.0, 2.0, 3.0, 4.0, 5.0)
 MIN_NOVEL = 50  # fewer novel molecules make too noisy a mean (the papers show no such point)
 SUMMARIES = {
     "qm9-smiles-mdlm": "Masked diffusion on SMILES of QM9 with classifier-free guidance labels `rings` and `qed`: "
-                       "the default model of `moldiff sample`.",
-    "qm9-smiles-udlm": "Uniform-noise diffusion on SMILES of QM9 with classifier-free guidance labels `rings` and `qed`.",
+                       "the default model of `moldiff sample`. Small and briefly trained: fewer than half of its SMILES "
+                       "are valid (see below); for candidates you will use, prefer `qm9-smiles-ar` or `qm9-selfies-mdlm`.",
+    "qm9-smiles-udlm": "Uniform-noise diffusion on SMILES of QM9 with classifier-free guidance labels `rings` and `qed`. "
+                       "Small and briefly trained: about 30% of its SMILES are valid (see below).",
     "qm9-smiles-ar": "Autoregressive baseline on SMILES of QM9 with classifier-free guidance labels `rings` and `qed`; "
                      "FUDGE uses `guidance/<target>/prefix`.",
     "qm9-selfies-mdlm": "Masked diffusion on SELFIES of QM9 with classifier-free guidance labels `rings` and `qed`: "
