@@ -29,6 +29,7 @@ from .denoisers import Denoiser
 from .errors import MoldiffError
 from .modelfile import LoadedModel
 from .processes import uniform_reverse
+from .samplers import MODEL_KIND_OF
 
 GUIDANCE = ("none", "cfg", "cbg", "cbg-taylor", "fudge")
 #: Which guidance fits which denoiser kind.
@@ -228,5 +229,4 @@ def check_guidance(guidance: str, gamma: float, kind: str) -> None:
         raise MoldiffError(f"gamma must be >= 0, not {gamma}")
     if guidance != "none" and kind not in GUIDANCE_KINDS[guidance]:
         fitting = [g for g, kinds in GUIDANCE_KINDS.items() if kind in kinds]
-        model = {"masked": "mdlm", "uniform": "udlm", "autoregressive": "ar"}[kind]
-        raise MoldiffError(f"guidance '{guidance}' does not fit {model} models: use {', '.join(fitting)}")
+        raise MoldiffError(f"guidance '{guidance}' does not fit {MODEL_KIND_OF[kind]} models: use {', '.join(fitting)}")

@@ -22,7 +22,9 @@ from rich.progress import track
 from moldiff.sampling import sample
 from moldiff.io import atomic_write, read_json, write_json
 from moldiff.modelcard import write_card
-from moldiff.modelfile import resolve_model_path
+from moldiff.denoisers import DENOISER_KINDS
+from moldiff.guidance import CLASSIFIER_PROCESS
+from moldiff.modelfile import read_config, resolve_model_path
 from moldiff.targets import parse_targets
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -93,11 +95,11 @@ def guided_rows() -> list[Row]:
 
 def weights_used(row: Row) -> dict[str, str]:
     """sha256 of the weights of the model and of the classifier the row uses (the cache key)."""
-    used = {row.model: read_json(resolve_model_path(row.model) / "config.json", "model config")["weights"]["sha256"]}
+    config = read_config(resolve_model_path(row.model))
+    used = {row.model: config["weights"]["sha256"]}
     if row.guidance in ("cbg", "cbg-taylor", "fudge"):
-        process = {"udlm": "uniform", "ar": "prefix"}.get(row.sampler, "mask")
-        name = f"{row.target}/{process}"
-        used[name] = read_json(resolve_model_path(name) / "config.json", "model config")["weights"]["sha256"]
+        name = f"{row.target}/{CLASSIFIER_PROCESS[DENOISER_KINDS[config['kind']]]}"
+        used[name] = read_config(resolve_model_path(name))["weights"]["sha256"]
     return used
 
 
@@ -299,7 +301,7 @@ def main() -> None:
     rows = [r for part in args.rows.split(",") for r in {"unguided": unguided_rows, "guided": guided_rows}[part]()]
     rows = [r for r in rows if (not args.models or r.model in args.models.split(","))
             and (not args.guidance or r.guidance in args.guidance.split(","))]
-    cache = read_json(RESULTS, "report results") if args.render_only else compute(rows, args.num_samples, args.seed)
+    cache = _read_cache() if args.render_only else compute(rows, args.num_samples, args.seed)
     with atomic_write(REPORT) as handle:
         handle.write(render(cache))
     write_cards(cache)
