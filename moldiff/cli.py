@@ -327,7 +327,7 @@ def _training_options(function):
     defaults = {f.name: f.default for f in TrainConfig.__dataclass_fields__.values()}
     options = [
         click.option("--representation", default=defaults["representation"], show_default=True, help="smiles or selfies."),
-        click.option("--preset", default=defaults["preset"], show_default=True, help="Network size: tiny, compact (the shipped CPU-trained models), small, base (GPU)."),
+        click.option("--preset", default=defaults["preset"], show_default=True, help="Network size: tiny, compact (0.3M), medium (1.2M), small (6M), base (92M, GPU)."),
         click.option("--data", default=defaults["data"], show_default=True, help="qm9 or a molecule file (split 90/5/5, test held out)."),
         click.option("--max-steps", type=int, default=defaults["max_steps"], show_default=True, help="Optimiser steps (may be raised when resuming)."),
         click.option("--batch-size", type=int, default=defaults["batch_size"], show_default=True, help="Molecules per step per device; memory grows linearly with it (base preset: 256 fits 16 GB of GPU memory in bf16)."),
@@ -337,6 +337,10 @@ def _training_options(function):
         click.option("--grad-clip", type=float, default=defaults["grad_clip"], show_default=True),
         click.option("--ema-decay", type=float, default=defaults["ema_decay"], show_default=True),
         click.option("--label-dropout", type=float, default=defaults["label_dropout"], show_default=True, help="Probability of the null label per target (classifier-free guidance)."),
+        click.option("--label-dropout-all", type=float, default=defaults["label_dropout_all"], show_default=True, help="Probability of nulling all of a molecule's labels together (trains the unconditional mode)."),
+        click.option("--loss-weighting", type=click.Choice(["elbo", "ce"]), default=defaults["loss_weighting"], show_default=True, help="MDLM loss: the ELBO (1/t weight) or plain cross-entropy on masked tokens."),
+        click.option("--randomized-smiles", type=int, default=defaults["randomized_smiles"], show_default=True, help="Add K randomized (non-canonical) atom orders of each training molecule."),
+        click.option("--init-from", default=None, help="Warm-start network and EMA from a model (directory or name) or a run directory; the record keeps every stage."),
         click.option("--dropout", type=float, default=defaults["dropout"], show_default=True),
         click.option("--schedule", default=defaults["schedule"], show_default=True, help="Noise schedule: loglinear or linear."),
         click.option("--max-length", type=int, default=defaults["max_length"], show_default=True, help="Tokens per sequence incl. <bos>/<eos>; longer molecules are skipped."),

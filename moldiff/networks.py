@@ -30,6 +30,7 @@ from .errors import MoldiffError
 PRESETS: dict[str, dict[str, int]] = {
     "tiny": {"hidden": 64, "layers": 2, "heads": 4},
     "compact": {"hidden": 64, "layers": 4, "heads": 4, "cond_dim": 64},
+    "medium": {"hidden": 128, "layers": 4, "heads": 4, "cond_dim": 128},
     "small": {"hidden": 256, "layers": 6, "heads": 8},
     "base": {"hidden": 768, "layers": 12, "heads": 12},
 }

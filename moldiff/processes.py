@@ -78,10 +78,14 @@ def mdlm_loss(log_x_theta: torch.Tensor, x: torch.Tensor, z: torch.Tensor, t: to
     """Continuous-time MDLM loss per sequence ``[B]`` (nats): an upper bound on -log p(x) in expectation."""
     alpha, dalpha = schedule.alpha(t), schedule.dalpha(t)
     weight = -dalpha / (1.0 - alpha)
-    masked = z == mask_id
+    return weight * masked_cross_entropy(log_x_theta, x, z, mask_id)
+
+
+def masked_cross_entropy(log_x_theta: torch.Tensor, x: torch.Tensor, z: torch.Tensor, mask_id: int) -> torch.Tensor:
+    """Cross-entropy summed over the masked positions, per sequence ``[B]``: the MDLM loss without its
+    1/t weight (an option of the guidance paper's code that favours sample quality over likelihood)."""
     log_p = log_x_theta.gather(-1, x.unsqueeze(-1)).squeeze(-1)
-    nll = torch.where(masked, -log_p, torch.zeros_like(log_p)).sum(dim=-1)
-    return weight * nll
+    return torch.where(z == mask_id, -log_p, torch.zeros_like(log_p)).sum(dim=-1)
 
 
 # --- uniform process ------------------------------------------------------------------------

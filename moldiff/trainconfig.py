@@ -10,10 +10,14 @@ from .tokenizers import tokenizer_class
 
 KINDS = ("mdlm", "udlm", "ar", "classifier")
 PROCESSES = ("mask", "uniform", "prefix")
+#: MDLM training losses: the ELBO (weight alpha'/(1 - alpha), i.e. 1/t) or plain cross-entropy on masked tokens.
+LOSS_WEIGHTINGS = ("elbo", "ce")
 
 TRAIN_CONFIG_FILE = "train_config.json"
 #: Fields that may differ when a run is resumed; every other field must match.
 RESUMABLE_CHANGES = ("max_steps", "val_every", "checkpoint_every", "out")
+#: Values that reproduce runs recorded before a field existed (read for ``train_config.json`` files that lack it).
+LEGACY_VALUES = {"label_dropout_all": 0.0, "loss_weighting": "elbo", "randomized_smiles": 0, "init_from": None}
 
 
 @dataclass
@@ -35,6 +39,10 @@ class TrainConfig:
     grad_clip: float = 1.0
     ema_decay: float = 0.9999
     label_dropout: float = 0.1
+    label_dropout_all: float = 0.1
+    loss_weighting: str = "elbo"
+    randomized_smiles: int = 0
+    init_from: str | None = None
     dropout: float = 0.0
     schedule: str = "loglinear"
     max_length: int = 32
@@ -62,8 +70,15 @@ class TrainConfig:
                             ("val_every", self.val_every), ("checkpoint_every", self.checkpoint_every)):
             if value < 1:
                 raise MoldiffError(f"{name} must be at least 1, not {value}")
-        if not 0.0 <= self.label_dropout < 1.0:
-            raise MoldiffError(f"label_dropout must be in [0, 1), not {self.label_dropout}")
+        for name, value in (("label_dropout", self.label_dropout), ("label_dropout_all", self.label_dropout_all)):
+            if not 0.0 <= value < 1.0:
+                raise MoldiffError(f"{name} must be in [0, 1), not {value}")
+        if self.loss_weighting not in LOSS_WEIGHTINGS:
+            raise MoldiffError(f"unknown loss weighting '{self.loss_weighting}': choose one of {', '.join(LOSS_WEIGHTINGS)}")
+        if self.loss_weighting != "elbo" and self.kind != "mdlm":
+            raise MoldiffError(f"--loss-weighting {self.loss_weighting} applies to mdlm only; {self.kind} trains on its own likelihood")
+        if self.randomized_smiles < 0:
+            raise MoldiffError(f"randomized_smiles must be 0 or more, not {self.randomized_smiles}")
 
     def command(self) -> str:
         """The ``moldiff`` command line that reproduces this run."""
@@ -74,6 +89,8 @@ class TrainConfig:
             words = ["moldiff", "train", "--kind", self.kind] + (["--targets", ",".join(self.targets)] if self.targets else [])
         always = ("representation", "preset", "max_steps", "data")
         for key, value in asdict(self).items():
+            if value is None:
+                continue
             if key not in ("kind", "process", "targets", "out") and (key in always or value != defaults.get(key)):
                 words += [f"--{key.replace('_', '-')}", str(value)]
         return " ".join(words + ["--out", self.out])

@@ -57,6 +57,7 @@ from .processes import (
     antithetic_times,
     get_schedule,
     mask_forward,
+    masked_cross_entropy,
     mdlm_loss,
     subs_log_probs,
     udlm_loss,
@@ -64,7 +65,7 @@ from .processes import (
 )
 from .targets import Target, parse_targets
 from .tokenizers import MASK_ID, Tokenizer, tokenizer_class
-from .trainconfig import RESUMABLE_CHANGES, TRAIN_CONFIG_FILE, TrainConfig
+from .trainconfig import LEGACY_VALUES, RESUMABLE_CHANGES, TRAIN_CONFIG_FILE, TrainConfig
 
 log = logging.getLogger("moldiff")
 
@@ -241,6 +242,8 @@ class TrainingModule(pl.LightningModule):
             self.network = Transformer(net_config)
         self.ema_network = copy.deepcopy(self.network).requires_grad_(False)
         self.wall_time = 0.0
+        #: Earlier training stages this run continues (``--init-from``), oldest first.
+        self.prior_stages: list[dict[str, Any]] = []
         self._step_started = 0.0
         self._support: Support | None = None
 
@@ -255,10 +258,15 @@ class TrainingModule(pl.LightningModule):
         raise NotImplementedError
 
     def drop_labels(self, labels: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-        """Replace each target's label by its null class with probability ``label_dropout``."""
-        if labels.shape[1] == 0 or self.config.label_dropout == 0:
+        """Replace labels by their null class: each target's with probability ``label_dropout``, and
+        all of a molecule's together with probability ``label_dropout_all`` (this trains the fully
+        unconditional mode that unguided sampling and the CFG baseline use)."""
+        p_each, p_all = self.config.label_dropout, self.config.label_dropout_all
+        if labels.shape[1] == 0 or (p_each == 0 and p_all == 0):
             return labels
-        drop = torch.rand(labels.shape, generator=generator, device=labels.device) < self.config.label_dropout
+        drop = torch.rand(labels.shape, generator=generator, device=labels.device) < p_each
+        if p_all > 0:  # drawn only when used, so runs recorded without it replay exactly
+            drop |= (torch.rand(labels.shape[0], generator=generator, device=labels.device) < p_all)[:, None]
         null = torch.tensor(self.network.null_labels, device=labels.device).expand_as(labels)
         return torch.where(drop, null, labels)
 
@@ -282,9 +290,14 @@ class TrainingModule(pl.LightningModule):
         for key, value in metrics.items():
             self.log(f"val/{key}", value, prog_bar=key in ("nll", "accuracy"), sync_dist=True, batch_size=len(ids))
 
+    @property
+    def prior_steps(self) -> int:
+        return sum(stage["steps"] for stage in self.prior_stages)
+
     def optimizer_step(self, *args: Any, **kwargs: Any) -> None:
         super().optimizer_step(*args, **kwargs)
-        decay = min(self.config.ema_decay, (1 + self.global_step) / (10 + self.global_step))
+        steps = self.prior_steps + self.global_step  # a warm start continues the EMA's warm-up
+        decay = min(self.config.ema_decay, (1 + steps) / (10 + steps))
         with torch.no_grad():
             for ema, param in zip(self.ema_network.parameters(), self.network.parameters()):
                 ema.lerp_(param.detach(), 1.0 - decay)
@@ -296,10 +309,14 @@ class TrainingModule(pl.LightningModule):
         self.wall_time += time.perf_counter() - self._step_started
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        checkpoint["moldiff"] = {"train_config": asdict(self.config), "wall_time": self.wall_time, "version": __version__}
+        checkpoint["moldiff"] = {"train_config": asdict(self.config), "wall_time": self.wall_time, "version": __version__,
+                                 "hardware": hardware_description(self.trainer), "precision": str(self.trainer.precision),
+                                 "prior_stages": self.prior_stages}
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        self.wall_time = checkpoint.get("moldiff", {}).get("wall_time", 0.0)
+        record = checkpoint.get("moldiff", {})
+        self.wall_time = record.get("wall_time", 0.0)
+        self.prior_stages = record.get("prior_stages", [])
 
     def configure_optimizers(self) -> dict[str, Any]:
         optimizer = torch.optim.AdamW(self.network.parameters(), lr=self.config.lr, betas=(0.9, 0.999), weight_decay=self.config.weight_decay)
@@ -324,7 +341,11 @@ class MDLMModule(TrainingModule):
         level = (1 - alpha) if network.config.time_conditioning else None
         log_x = subs_log_probs(network(z, level, cond), z, MASK_ID)
         nll = mdlm_loss(log_x, ids, z, t, self.schedule, MASK_ID)
-        return nll.mean() / ids.shape[1], _nll_metrics(nll, ids.shape[1])
+        if train and self.config.loss_weighting == "ce":
+            objective = masked_cross_entropy(log_x, ids, z, MASK_ID)
+        else:
+            objective = nll
+        return objective.mean() / ids.shape[1], _nll_metrics(nll, ids.shape[1])
 
 
 class UDLMModule(TrainingModule):
@@ -421,6 +442,7 @@ def _check_resume(out: Path, config: TrainConfig) -> Path:
     except (OSError, json.JSONDecodeError) as exc:
         raise MoldiffError(f"cannot read {saved_path}: {exc}") from None
     current = asdict(config)
+    saved = {**LEGACY_VALUES, **saved}
     differ = [k for k in current if k not in RESUMABLE_CHANGES and saved.get(k) != current[k]]
     if differ:
         shown = ", ".join(f"{k} {saved.get(k)!r} -> {current[k]!r}" for k in differ)
@@ -449,9 +471,12 @@ def train(
     checkpoint = _check_resume(out, config) if resume else None
     if not resume and (out / "checkpoints" / "last.ckpt").exists():
         raise MoldiffError(f"{out} already holds a training run: add --resume to continue it, or choose another --out")
+    warm = read_warm_start(config.init_from) if config.init_from and not resume else None  # resume: the checkpoint has it
     data = prepare_training_data(config, progress=progress)
     net_config = network_config(config, data.tokenizer, len(data.targets))
     module = MODULES[config.kind](config, net_config)
+    if warm is not None:
+        warm.apply(module, data.tokenizer)
     if precision is None:
         precision = "bf16-mixed" if accelerator in ("gpu", "cuda") or (accelerator == "auto" and torch.cuda.is_available()) else "32-true"
     loggers: list[Any] = [CSVLogger(out, name="logs")]
@@ -486,8 +511,94 @@ def train(
     return out
 
 
+# --- warm starts ----------------------------------------------------------------------------
+#: Training settings that fix a network's architecture and vocabulary: a run continues another only if they agree.
+ARCHITECTURE_FIELDS = ("kind", "process", "representation", "targets", "preset", "data", "max_length")
+
+
+@dataclass
+class WarmStart:
+    """Weights (network and EMA) and the training record of a model or run to continue from.
+
+    A run is described by its ``train_config`` (compared field by field); a model directory by its
+    network description and vocabulary.
+    """
+
+    source: str
+    network: dict[str, torch.Tensor]
+    ema: dict[str, torch.Tensor]
+    stages: list[dict[str, Any]]
+    train_config: dict[str, Any] | None = None
+    network_config: dict[str, Any] | None = None
+    tokens: list[str] | None = None
+
+    def _mismatch(self, module: TrainingModule, tokenizer: Tokenizer) -> str:
+        if self.train_config is not None:
+            theirs, ours = self.train_config, asdict(module.config)
+            fields = ARCHITECTURE_FIELDS
+        else:
+            theirs, ours = self.network_config or {}, module.network.config.to_dict()
+            fields = tuple(k for k in ours if k != "dropout")
+            if self.tokens != list(tokenizer.tokens):
+                return "it was trained on another vocabulary"
+        differ = [k for k in fields if theirs.get(k) != ours[k]]
+        return ", ".join(f"{k} {theirs.get(k)!r} -> {ours[k]!r}" for k in differ)
+
+    def apply(self, module: TrainingModule, tokenizer: Tokenizer) -> None:
+        """Load the weights into ``module`` after checking that architecture and vocabulary agree."""
+        mismatch = self._mismatch(module, tokenizer)
+        if mismatch:
+            raise MoldiffError(f"cannot warm-start from {self.source}: {mismatch}; use the same kind, preset, targets, representation and data")
+        module.network.load_state_dict(self.network)
+        module.ema_network.load_state_dict(self.ema)
+        module.prior_stages = self.stages
+
+
+def _stages_of(training: dict[str, Any]) -> list[dict[str, Any]]:
+    """The stage list of a training record (records older than stages are one stage)."""
+    if "stages" in training:
+        return training["stages"]
+    keys = ("steps", "batch_size", "wall_time_s", "hardware", "precision", "command")
+    return [{**{k: training.get(k) for k in keys}, "init_from": None}]
+
+
+def read_warm_start(source: str) -> WarmStart:
+    """Read what ``--init-from`` continues: a run directory with ``checkpoints/last.ckpt`` (network,
+    EMA and record, finished or not) or a model directory or name (its weights start both)."""
+    from .modelfile import load
+
+    checkpoint = Path(source) / "checkpoints" / "last.ckpt"
+    if checkpoint.is_file():
+        try:
+            state = torch.load(checkpoint, map_location="cpu", weights_only=False)
+            record, weights = state["moldiff"], state["state_dict"]
+            saved = TrainConfig(**{**LEGACY_VALUES, **record["train_config"]})
+        except Exception as exc:  # a truncated or foreign checkpoint
+            raise MoldiffError(f"cannot warm-start from {checkpoint}: not a readable moldiff checkpoint ({exc})") from None
+        network = {k.removeprefix("network."): v for k, v in weights.items() if k.startswith("network.")}
+        ema = {k.removeprefix("ema_network."): v for k, v in weights.items() if k.startswith("ema_network.")}
+        stage = {"steps": int(state["global_step"]), "batch_size": saved.batch_size, "wall_time_s": round(record.get("wall_time", 0.0), 1),
+                 "hardware": record.get("hardware", "not recorded"), "precision": record.get("precision", "not recorded"),
+                 "command": saved.command(), "init_from": saved.init_from}
+        return WarmStart(source, network, ema, record.get("prior_stages", []) + [stage], train_config=asdict(saved))
+    model = load(source)
+    weights = {k: v.detach().clone() for k, v in model.network.state_dict().items()}
+    return WarmStart(source, weights, weights, _stages_of(model.config.get("training", {})),
+                     network_config=model.config["network"], tokens=list(model.tokenizer.tokens))
+
+
 def export_model(module: TrainingModule, data: TrainingData, config: TrainConfig, trainer: pl.Trainer, validation: dict[str, float]) -> None:
     """Write the EMA network and its full record into the run directory."""
+    stage = {
+        "steps": trainer.global_step,
+        "batch_size": config.batch_size * trainer.world_size,
+        "wall_time_s": round(module.wall_time, 1),
+        "hardware": hardware_description(trainer),
+        "precision": str(trainer.precision),
+        "command": config.command(),
+        "init_from": config.init_from,
+    }
+    stages = module.prior_stages + [stage]
     record = {
         "kind": config.kind,
         "process": config.process,
@@ -498,12 +609,10 @@ def export_model(module: TrainingModule, data: TrainingData, config: TrainConfig
         "targets": [target_to_dict(t) for t in data.targets],
         "data": data.record,
         "training": {
-            "steps": trainer.global_step,
-            "batch_size": config.batch_size * trainer.world_size,
-            "wall_time_s": round(module.wall_time, 1),
-            "hardware": hardware_description(trainer),
-            "precision": str(trainer.precision),
-            "command": config.command(),
+            **{k: v for k, v in stage.items() if k != "init_from"},
+            "steps": sum(s["steps"] for s in stages),
+            "wall_time_s": round(sum(s["wall_time_s"] for s in stages), 1),
+            "stages": stages,
             "config": asdict(config),
             "moldiff_version": __version__,
             "torch_version": torch.__version__,

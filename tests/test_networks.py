@@ -30,7 +30,7 @@ def test_cpu_presets_are_well_under_a_million_parameters():
     for preset in ("tiny", "compact"):
         network = Transformer(NetworkConfig.from_preset(preset, vocab_size=34, max_length=32, out_dim=34, label_classes=[2, 2]))
         assert network.num_parameters() < 1_000_000
-    assert set(PRESETS) == {"tiny", "compact", "small", "base"}
+    assert set(PRESETS) == {"tiny", "compact", "medium", "small", "base"}
 
 
 def test_base_preset_is_about_the_papers_size():

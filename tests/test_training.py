@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -266,3 +267,83 @@ def test_two_process_cpu_ddp_trains_and_exports(molecules):
     assert model.config["training"]["batch_size"] == 16
     assert model.config["training"]["hardware"].startswith("2 x CPU")
     assert result.stdout.count("model -> ddp") == 1
+
+
+# --- warm starts, label dropout, loss weighting ------------------------------------------------
+def test_warm_start_continues_the_weights_and_records_every_stage(molecules):
+    first = _config(molecules, "mdlm", None, "first", max_steps=6, val_every=6, checkpoint_every=6)
+    train(first, progress=False)
+    Path("first-model").mkdir()  # a model directory: config and weights, no checkpoints
+    for name in ("config.json", WEIGHTS_FILE):
+        shutil.copy(Path("first", name), Path("first-model", name))
+    # With a zero learning rate the second stage cannot move the weights: a warm start exports the
+    # first stage's weights unchanged, a cold start its own fresh initial weights.
+    frozen = dict(max_steps=3, val_every=3, checkpoint_every=3, lr=0.0, seed=1)
+    train(_config(molecules, "mdlm", None, "warm", init_from="first-model", **frozen), progress=False)
+    train(_config(molecules, "mdlm", None, "cold", **frozen), progress=False)
+    source, warm, cold = _weights("first"), _weights("warm"), _weights("cold")
+    assert all(torch.equal(source[k], warm[k]) for k in source)
+    assert not all(torch.equal(source[k], cold[k]) for k in source)
+
+    training = moldiff.load("warm").config["training"]
+    assert training["steps"] == 9
+    assert [s["steps"] for s in training["stages"]] == [6, 3]
+    assert [s["init_from"] for s in training["stages"]] == [None, "first-model"]
+    assert "--init-from first-model" in training["stages"][1]["command"] and "--init-from" not in training["stages"][0]["command"]
+    assert training["wall_time_s"] == pytest.approx(sum(s["wall_time_s"] for s in training["stages"]), abs=0.2)
+    assert all(s["hardware"].endswith(")") for s in training["stages"])
+
+    # A run directory (its checkpoint) works too, and a third stage keeps the first two.
+    train(_config(molecules, "mdlm", None, "third", init_from="warm", **frozen), progress=False)
+    stages = moldiff.load("third").config["training"]["stages"]
+    assert [s["steps"] for s in stages] == [6, 3, 3] and stages[2]["init_from"] == "warm"
+    assert all(torch.equal(source[k], v) for k, v in _weights("third").items())
+
+
+def test_warm_start_errors_are_one_line(molecules, run_cli):
+    train(_config(molecules, "mdlm", None, "first", max_steps=2, val_every=2, checkpoint_every=2), progress=False)
+    with pytest.raises(MoldiffError, match="no model 'missing'"):
+        train(_config(molecules, "mdlm", None, "run", max_steps=2, init_from="missing"), progress=False)
+    with pytest.raises(MoldiffError, match="cannot warm-start from first: .*preset 'tiny' -> 'compact'"):
+        train(_config(molecules, "mdlm", None, "run", max_steps=2, preset="compact", init_from="first"), progress=False)
+    Path("broken/checkpoints").mkdir(parents=True)
+    Path("broken/checkpoints/last.ckpt").write_bytes(b"not a checkpoint")
+    result = run_cli("train", "--kind", "mdlm", "--data", str(molecules), "--preset", "tiny", "--max-steps", "2",
+                     "--init-from", "broken", "--out", "run2", expect=2)
+    assert "not a readable moldiff checkpoint" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_all_label_dropout_nulls_whole_rows_and_leaves_old_runs_replayable(molecules):
+    config = _config(molecules, "mdlm", None, "run", targets=["rings", "qed"], label_dropout=0.0, label_dropout_all=0.5)
+    data = prepare_training_data(config, progress=False)
+    module = MODULES["mdlm"](config, network_config(config, data.tokenizer, 2))
+    labels = torch.zeros(4000, 2, dtype=torch.long)
+    dropped = module.drop_labels(labels, torch.Generator().manual_seed(0)) == torch.tensor(module.network.null_labels)
+    assert torch.equal(dropped[:, 0], dropped[:, 1])  # all or nothing
+    assert 0.45 < dropped[:, 0].float().mean() < 0.55
+    # Without the all-label dropout no extra random numbers are drawn: a run recorded before the
+    # option existed (label_dropout_all 0) replays exactly.
+    legacy = _config(molecules, "mdlm", None, "run", targets=["rings", "qed"], label_dropout_all=0.0)
+    old = MODULES["mdlm"](legacy, network_config(legacy, data.tokenizer, 2))
+    used, replay = torch.Generator().manual_seed(3), torch.Generator().manual_seed(3)
+    dropped = old.drop_labels(labels, used) == torch.tensor(old.network.null_labels)
+    assert torch.equal(dropped, torch.rand(labels.shape, generator=replay) < 0.1)
+    assert torch.equal(used.get_state(), replay.get_state())
+
+
+def test_cross_entropy_weighting_is_the_elbo_without_its_time_weight(molecules):
+    from moldiff.processes import get_schedule, masked_cross_entropy, mdlm_loss
+
+    schedule = get_schedule("loglinear")
+    generator = torch.Generator().manual_seed(0)
+    x = torch.randint(4, 20, (8, 12), generator=generator)
+    z = torch.where(torch.rand(8, 12, generator=generator) < 0.5, torch.full_like(x, 3), x)
+    log_x = torch.randn(8, 12, 20, generator=generator).log_softmax(-1)
+    t = torch.rand(8, generator=generator)
+    weight = -schedule.dalpha(t) / (1 - schedule.alpha(t))
+    assert torch.allclose(mdlm_loss(log_x, x, z, t, schedule, 3), weight * masked_cross_entropy(log_x, x, z, 3))
+    train(_config(molecules, "mdlm", None, "ce", max_steps=3, val_every=3, checkpoint_every=3, loss_weighting="ce"), progress=False)
+    assert "--loss-weighting ce" in moldiff.load("ce").config["training"]["command"]
+    with pytest.raises(MoldiffError, match="applies to mdlm only"):
+        _config(molecules, "ar", None, "x", loss_weighting="ce")
