@@ -38,3 +38,11 @@ def canonical_smiles(smiles: str | None) -> str | None:
 def canonicalise_all(smiles: Sequence[str | None], progress: bool = True) -> list[str | None]:
     """:func:`canonical_smiles` of each string, on all cores for long lists."""
     return parallel_map(canonical_smiles, smiles, desc="canonicalising", progress=progress)
+
+
+def randomized_smiles(smiles: str, count: int, seed: int) -> list[str]:
+    """``count`` SMILES of the molecule written from random atom orders (RDKit, seeded); ``[]`` if invalid."""
+    mol = to_mol(smiles)
+    if mol is None:
+        return []
+    return list(Chem.MolToRandomSmilesVect(mol, count, randomSeed=seed))

@@ -16,6 +16,7 @@
 from __future__ import annotations
 
 import copy
+import functools
 import json
 import logging
 import math
@@ -37,6 +38,7 @@ from lightning.pytorch.loggers import CSVLogger
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from . import __version__
+from .chem import randomized_smiles
 from .data import (
     data_hash,
     dataset_tokenizer,
@@ -51,7 +53,7 @@ from .io import write_json
 from .modelfile import save_model, target_to_dict
 from .networks import NetworkConfig, Transformer
 from .oracles import score_persistent
-from .parallel import available_cpus
+from .parallel import available_cpus, parallel_map
 from .processes import (
     Support,
     antithetic_times,
@@ -117,12 +119,36 @@ def prepare_training_data(config: TrainConfig, progress: bool = True) -> Trainin
         labels = np.zeros((len(kept), len(targets)), dtype=np.int64)
         for j, target in enumerate(targets):
             labels[:, j] = target.labels(score_persistent(kept, target.oracle, progress=progress))
-        parts[split_name] = (torch.from_numpy(encoded.ids), torch.from_numpy(labels), encoded.skipped, len(kept))
+        ids = torch.from_numpy(encoded.ids)
+        if split_name == "train" and config.randomized_smiles:
+            ids = torch.cat([ids, _randomized_variants(kept, ids, tokenizer, config, progress)])
+            labels = np.tile(labels, (config.randomized_smiles + 1, 1))
+            record["randomized_smiles"] = config.randomized_smiles
+        parts[split_name] = (ids, torch.from_numpy(labels), encoded.skipped, len(kept))
         record[f"{split_name}_molecules"] = len(kept)
         record[f"{split_name}_skipped"] = encoded.skipped
     for j, target in enumerate(targets):
         record.setdefault("positive_fraction", {})[target.name] = round(float(parts["train"][1][:, j].float().mean()), 6)
     return TrainingData(tokenizer, targets, parts["train"][0], parts["train"][1], parts["valid"][0], parts["valid"][1], record)
+
+
+def _randomized_variants(smiles: list[str], canonical: torch.Tensor, tokenizer: Tokenizer, config: TrainConfig,
+                         progress: bool) -> torch.Tensor:
+    """``config.randomized_smiles`` rows per molecule, each its SMILES from a random atom order (seeded
+    by the run seed and the molecule's index); a variant that does not fit keeps the canonical row."""
+    k = config.randomized_smiles
+    draws = parallel_map(functools.partial(_randomized_draw, k, config.seed), list(enumerate(smiles)), desc="randomizing", progress=progress)
+    variants = canonical.repeat(k, 1)
+    for j in range(k):
+        encoded = tokenizer.encode_batch([d[j] if len(d) == k else smiles[i] for i, d in enumerate(draws)], progress=progress)
+        rows = torch.as_tensor(encoded.kept, dtype=torch.long) + j * len(smiles)
+        variants[rows] = torch.from_numpy(encoded.ids)
+    return variants
+
+
+def _randomized_draw(count: int, seed: int, item: tuple[int, str]) -> list[str]:
+    index, smiles = item
+    return randomized_smiles(smiles, count, seed * 1_000_003 + index + 1)  # RDKit reads seed 0 as "unseeded"
 
 
 class _Rows(Dataset):

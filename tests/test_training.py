@@ -347,3 +347,22 @@ def test_cross_entropy_weighting_is_the_elbo_without_its_time_weight(molecules):
     assert "--loss-weighting ce" in moldiff.load("ce").config["training"]["command"]
     with pytest.raises(MoldiffError, match="applies to mdlm only"):
         _config(molecules, "ar", None, "x", loss_weighting="ce")
+
+
+def test_randomized_smiles_add_other_atom_orders_of_the_same_molecules(molecules):
+    from moldiff.chem import canonical_smiles
+
+    plain = prepare_training_data(_config(molecules, "mdlm", None, "run"), progress=False)
+    augmented = prepare_training_data(_config(molecules, "mdlm", None, "run", randomized_smiles=2), progress=False)
+    n = len(plain.train_ids)
+    assert augmented.train_ids.shape == (3 * n, plain.train_ids.shape[1])
+    assert torch.equal(augmented.train_ids[:n], plain.train_ids)
+    assert torch.equal(augmented.train_labels, plain.train_labels.repeat(3, 1))
+    assert torch.equal(augmented.valid_ids, plain.valid_ids)  # validation stays canonical
+    decode = lambda row: plain.tokenizer.decode(row).smiles  # noqa: E731
+    for i in range(n):
+        variants = [decode(augmented.train_ids[i + j * n]) for j in range(3)]
+        assert len({canonical_smiles(v) for v in variants}) == 1
+    assert sum(decode(augmented.train_ids[i]) != decode(augmented.train_ids[i + n]) for i in range(n)) > n // 2
+    again = prepare_training_data(_config(molecules, "mdlm", None, "run", randomized_smiles=2), progress=False)
+    assert torch.equal(again.train_ids, augmented.train_ids)  # seeded
