@@ -56,8 +56,14 @@ def facts(config: dict[str, Any]) -> list[tuple[str, str]]:
         ("Data", f"`{data.get('spec', '?')}` (sha256 `{str(data.get('sha256', '?'))[:16]}…`): {splits}; the test split is held out"),
     ]
     if training:
-        rows.append(("Training", f"{training['steps']:,} steps, batch {training['batch_size']}, "
-                                 f"{_duration(training['wall_time_s'])} on {training['hardware']}, {training['precision']}"))
+        stages = training.get("stages", [])
+        if len(stages) > 1:
+            parts = "; ".join(f"{s['steps']:,} steps, batch {s['batch_size']}, {_duration(s['wall_time_s'])} on {s['hardware']}"
+                              for s in stages)
+            rows.append(("Training", f"{training['steps']:,} steps in {len(stages)} stages ({parts}), {training['precision']}"))
+        else:
+            rows.append(("Training", f"{training['steps']:,} steps, batch {training['batch_size']}, "
+                                     f"{_duration(training['wall_time_s'])} on {training['hardware']}, {training['precision']}"))
     if validation:
         shown = [VALIDATION_TEXT.get(k, k.replace("_", " ") + " {:.4g}").format(v) for k, v in validation.items()]
         rows.append(("Validation", ", ".join(shown) + " (EMA weights, valid split)"))
@@ -73,9 +79,11 @@ def render_card(directory: str | Path, name: str, summary: str = "", quality: st
         lines += [summary, ""]
     lines += ["| | |", "|---|---|"] + [f"| {field} | {value} |" for field, value in facts(config)]
     lines += ["", f"Load it with `moldiff.load(\"{name}\")`; `{CONFIG_FILE}` holds the full record.", ""]
-    command = config.get("training", {}).get("command")
+    training = config.get("training", {})
+    command = training.get("command")
     if command:
-        lines += ["## Reproduce", "", "```bash", command,
+        earlier = [stage["command"] for stage in training.get("stages", [])[:-1]]
+        lines += ["## Reproduce", "", "```bash", *earlier, command,
                   f"moldiff export-model {config['training']['config']['out']} <this directory> --dtype {config['weights']['dtype']}",
                   "```", "", "`scripts/train_qm9.sh` runs every shipped model's and classifier's commands.", ""]
     if quality:

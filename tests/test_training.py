@@ -298,6 +298,12 @@ def test_warm_start_continues_the_weights_and_records_every_stage(molecules):
     stages = moldiff.load("third").config["training"]["stages"]
     assert [s["steps"] for s in stages] == [6, 3, 3] and stages[2]["init_from"] == "warm"
     assert all(torch.equal(source[k], v) for k, v in _weights("third").items())
+    from moldiff.modelcard import render_card
+
+    card = render_card("third", "third")
+    assert "12 steps in 3 stages" in card
+    positions = [card.index(s["command"]) for s in stages]
+    assert positions == sorted(positions)  # the card reproduces every stage, in order
 
 
 def test_warm_start_errors_are_one_line(molecules, run_cli):
