@@ -305,6 +305,7 @@ class TrainingModule(pl.LightningModule):
         ids, labels = batch
         loss, metrics = self.loss(self.network, ids, labels, self._generator(seed), train=True)
         self.log("train/loss", loss, prog_bar=True)
+        self.log("train/wall_time_s", self.wall_time)  # learning curves compared at equal wall time
         for key, value in metrics.items():
             self.log(f"train/{key}", value)
         return loss
