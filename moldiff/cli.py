@@ -336,6 +336,59 @@ def sample_command(model: str, num_samples: int, out: Path, keep: str | None, wh
     click.echo(f"{written} {what} -> {out}")
 
 
+@cli.command("frontier")
+@click.option("--model", "models", default=DEFAULT_MODEL, show_default=True, help="Model name(s) or directories, comma-separated.")
+@click.option("--guidance", default="none", show_default=True, help="Guidance methods, comma-separated: none, cfg, cbg, cbg-taylor, fudge.")
+@click.option("--gamma", "gammas", default="1", show_default=True, help="Guidance strengths, comma-separated (unguided points have none).")
+@click.option("--sampler", "samplers", default=None, help="Samplers, comma-separated [default: each model's recommended or default one]; pairs that do not fit a model are skipped.")
+@click.option("--preset", "presets", default=None, help="Sampler presets, comma-separated (where this moldiff has them).")
+@click.option("--steps", default=None, help="Step counts T, comma-separated [default: recommended, else 128].")
+@click.option("-n", "--num-samples", type=int, default=1024, show_default=True, help="Molecules per point.")
+@click.option("--target", default="rings", show_default=True, help="Target: guided toward, and whose property and hits are measured.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--fcd", is_flag=True, help="Also compute the FCD of each point to the QM9 test split.")
+@click.option("--reference", default="qm9", show_default=True, help="Data set that novelty is judged against.")
+@click.option("--batch-size", type=int, default=None, help="Sequences per network batch [default: all of a point's molecules].")
+@click.option("--papers-settings", is_flag=True, help="Ignore the models' recommended sampler settings (use the library defaults, as the papers).")
+@click.option("--cache", type=click.Path(path_type=Path), default=None, help="Cache of computed points [default: OUT with .cache.json].")
+@click.option("--jobs", type=int, default=1, show_default=True, help="Processes computing points at once.")
+@click.option("--out", "outputs", type=click.Path(path_type=Path), multiple=True, default=(Path("frontier.csv"),), show_default=True, help="Table of points: .csv or .json (repeatable).")
+@click.option("--plot", type=click.Path(path_type=Path), default=None, help="Plot: .png, .svg or .pdf.")
+@click.option("--overlay", default=None, help="Reference points drawn on the plot: 'papers' (the papers' QM9 points) or a CSV with label, novel, mean.")
+def frontier_command(models: str, guidance: str, gammas: str, samplers: str | None, presets: str | None, steps: str | None,
+                     num_samples: int, target: str, seed: int, fcd: bool, reference: str, batch_size: int | None,
+                     papers_settings: bool, cache: Path | None, jobs: int, outputs: tuple[Path, ...], plot: Path | None,
+                     overlay: str | None) -> None:
+    """Sweep a product of models, guidance, gammas, samplers and steps: novelty against a property.
+
+    Each point's validity, uniqueness, novel count, mean property and hit fraction of the novel
+    molecules, evaluations per molecule and seconds; Pareto-optimal points per model and method
+    are marked. Points are cached by settings and weights, so a re-run computes only what is missing.
+    """
+    from .sweeps import check_outputs, frontier, read_reference_points
+
+    check_outputs(outputs, plot)
+    if overlay is not None:
+        read_reference_points(overlay)
+    try:
+        gamma_values = [float(g) for g in gammas.split(",") if g.strip()]
+        step_values = [int(t) for t in steps.split(",") if t.strip()] if steps else None
+    except ValueError as exc:
+        raise MoldiffError(f"--gamma takes numbers and --steps integers, comma-separated ({exc})") from None
+    result = frontier(models, guidance=guidance, gammas=gamma_values, samplers=samplers, steps=step_values, presets=presets,
+                      num_samples=num_samples, target=target, seed=seed, fcd=fcd, reference=reference, batch_size=batch_size,
+                      recommended=not papers_settings, cache=cache or outputs[0].with_suffix(".cache.json"), jobs=jobs)
+    for out in outputs:
+        result.save(out)
+    if plot is not None:
+        result.plot(plot, reference=overlay)
+    columns = ["model", "method", "steps", "gamma", "validity", "novel", result.property_column, "pareto", "cached"]
+    click.echo(result.table[columns].to_string(index=False))
+    cached = int(result.table["cached"].sum())
+    click.echo(f"{len(result.table)} points ({cached} from the cache) -> {', '.join(map(str, outputs))}"
+               + (f", {plot}" if plot is not None else ""))
+
+
 # --- training ----------------------------------------------------------------------------
 def _training_options(function):
     """Options shared by `train` and `train-classifier` (defaults from TrainConfig)."""
