@@ -126,3 +126,18 @@ def test_cli_uses_recommended_settings_unless_given(recommending, run_cli):
     assert "remdm-cap, T = 6" in shown
     shown = run_cli("sample", "--model", recommending, "-n", 4, "--steps", 5, "--sampler", "mdlm", "--out", "b.csv").stdout
     assert "mdlm, T = 5" in shown
+
+
+def test_pipeline_example_writes_sdf_with_property_fields(tiny, repo, monkeypatch, capsys):
+    import runpy
+    import sys
+
+    from rdkit import Chem
+
+    monkeypatch.setattr(sys, "argv", ["candidates_to_sdf.py", "--model", str(tiny), "--n", "6", "--where", "qed>0.2",
+                                      "--steps", "4", "--out", "c.sdf"])
+    runpy.run_path(str(repo / "examples" / "candidates_to_sdf.py"), run_name="__main__")
+    molecules = list(Chem.SDMolSupplier("c.sdf"))
+    assert len(molecules) == 6 and all(m is not None for m in molecules)
+    assert all(float(m.GetProp("qed")) > 0.2 and m.HasProp("sa") and m.HasProp("logp") for m in molecules)
+    assert "6 candidates" in capsys.readouterr().out
