@@ -10,21 +10,12 @@ import pytest
 
 import moldiff
 from moldiff import sweeps
-from moldiff.data import load_split
 from moldiff.sweeps import Point, pareto
-from moldiff.trainconfig import TrainConfig
-from moldiff.training import train
 
 
-@pytest.fixture(scope="module")
-def tiny(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("frontier")
-    data = root / "mols.smi"
-    data.write_text("\n".join(load_split("qm9", "train")[:256]) + "\n")
-    out = root / "mdlm"
-    train(TrainConfig(kind="mdlm", representation="selfies", out=str(out), targets=["rings"], preset="tiny", data=str(data),
-                      max_steps=30, batch_size=64, lr=3e-3, warmup_steps=5, val_every=30, checkpoint_every=30), progress=False)
-    return out
+@pytest.fixture
+def tiny(tiny_selfies_mdlm) -> Path:
+    return tiny_selfies_mdlm
 
 
 def _count_runs(monkeypatch) -> list[Point]:

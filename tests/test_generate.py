@@ -15,20 +15,11 @@ import moldiff
 from moldiff.data import load_split
 from moldiff.errors import MoldiffError
 from moldiff.generate import parse_where
-from moldiff.trainconfig import TrainConfig
-from moldiff.training import train
 
 
-@pytest.fixture(scope="module")
-def tiny(tmp_path_factory) -> Path:
-    """A tiny SELFIES MDLM (almost every sample is valid, most are novel): fast rounds."""
-    root = tmp_path_factory.mktemp("gen")
-    data = root / "mols.smi"
-    data.write_text("\n".join(load_split("qm9", "train")[:256]) + "\n")
-    out = root / "mdlm"
-    train(TrainConfig(kind="mdlm", representation="selfies", out=str(out), targets=["rings"], preset="tiny", data=str(data),
-                      max_steps=30, batch_size=64, lr=3e-3, warmup_steps=5, val_every=30, checkpoint_every=30), progress=False)
-    return out
+@pytest.fixture
+def tiny(tiny_selfies_mdlm) -> Path:
+    return tiny_selfies_mdlm
 
 
 def test_keep_valid_novel_returns_exactly_n_passing_molecules(tiny, run_cli):
