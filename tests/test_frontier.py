@@ -57,6 +57,13 @@ def test_two_by_two_sweep_caches_resumes_and_plots(tiny, tmp_path, monkeypatch):
     assert (tmp_path / "f.png").read_bytes()[:4] == b"\x89PNG" and b"<svg" in (tmp_path / "f.svg").read_bytes()
 
 
+def test_jobs_give_the_same_points_as_one_process(tiny, tmp_path):
+    sweep = dict(guidance="cfg", gammas=[0, 1], samplers="mdlm", steps=4, num_samples=12, progress=False)
+    one = moldiff.frontier(str(tiny), cache=tmp_path / "a.json", **sweep).table
+    two = moldiff.frontier(str(tiny), cache=tmp_path / "b.json", jobs=2, **sweep).table
+    pd.testing.assert_frame_equal(one.drop(columns="seconds"), two.drop(columns="seconds"))
+
+
 def test_changed_weights_miss_the_cache(tiny, tmp_path, monkeypatch):
     calls = _count_runs(monkeypatch)
     cache = tmp_path / "cache.json"
@@ -78,7 +85,7 @@ def test_pareto_marks_undominated_points_per_method():
 
 def test_cli_frontier_writes_csv_json_plot(tiny, run_cli):
     result = run_cli("frontier", "--model", tiny, "--guidance", "none,cfg", "--gamma", "1", "--sampler", "mdlm", "--steps", 4,
-                     "-n", 16, "--out", "f.csv", "--out", "f.json", "--plot", "f.png", "--overlay", "papers")
+                     "-n", 16, "--jobs", 2, "--out", "f.csv", "--out", "f.json", "--plot", "f.png", "--overlay", "papers")
     table = pd.read_csv("f.csv")
     assert len(table) == 2 and set(table["guidance"]) == {"none", "cfg"}
     assert len(json.loads(Path("f.json").read_text())["points"]) == 2 and Path("f.png").exists()
@@ -94,4 +101,4 @@ def test_cli_frontier_writes_csv_json_plot(tiny, run_cli):
 def test_cli_frontier_bad_input(tiny, run_cli, args, message):
     result = run_cli("frontier", "--model", tiny, "--guidance", "cfg", "--steps", 4, "-n", 8, *args, expect=2)
     assert message in result.stderr and "Traceback" not in result.stderr
-    assert not Path("frontier.csv").exists() and not Path("f.gif").exists()
+    assert not Path("frontier.csv").exists() and not Path("f.gif").exists() and not Path("frontier.cache.json").exists()

@@ -69,6 +69,15 @@ def test_bad_filter_input_is_one_line_exit_2_without_output(tiny, run_cli, args,
     assert not Path("x.csv").exists()
 
 
+def test_keep_hits_keeps_only_hits_of_the_target(tiny):
+    result = moldiff.load(tiny).sample(3, keep="hits", target="rings", max_samples=60, steps=4, progress=False)
+    threshold = moldiff.load_target("rings").threshold
+    everything = result.to_dataframe(all=True)
+    hits = everything["rings"] > threshold
+    assert result.passed == int(hits.sum()) and (everything.loc[everything["kept"], "rings"] > threshold).all()
+    assert result.kept == min(3, result.passed)
+
+
 def test_parse_where_operators():
     conditions = parse_where("qed>=0.5, sa<4 ,rings=2,logp==1e-1")
     assert [(c.oracle, c.op, c.value) for c in conditions] == [("qed", ">=", 0.5), ("sa", "<", 4.0), ("rings", "=", 2.0), ("logp", "=", 0.1)]
