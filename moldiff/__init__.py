@@ -19,16 +19,24 @@ from .targets import Target, load_target, parse_targets
 from .tokenizers import SelfiesTokenizer, SmilesTokenizer, load_tokenizer
 
 
-def __getattr__(name: str):
-    if name == "load":  # imported lazily: it pulls in torch
-        from .modelfile import load
+#: Imported lazily (they pull in torch): name -> module.
+_LAZY = {"load": "modelfile", "frontier": "sweeps"}
 
-        return load
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
     raise AttributeError(f"module 'moldiff' has no attribute '{name}'")
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_LAZY})
 
 
 __all__ = [
     "ORACLES", "MoldiffError", "SelfiesTokenizer", "SmilesTokenizer", "Target", "__version__",
-    "dataset_info", "dataset_tokenizer", "evaluate", "get_oracle", "load", "load_molecules", "load_split",
+    "dataset_info", "dataset_tokenizer", "evaluate", "frontier", "get_oracle", "load", "load_molecules", "load_split",
     "load_target", "load_tokenizer", "metrics_table", "parse_targets", "register_oracle", "score",
 ]

@@ -64,11 +64,47 @@ class LoadedModel:
     def target_names(self) -> list[str]:
         return [t.name for t in self.targets]
 
-    def sample(self, num_samples: int = 256, **options: Any):
-        """Sample molecules; options as :func:`moldiff.sampling.sample`. Returns a ``SampleResult``."""
-        from .sampling import sample
+    def sample(
+        self,
+        num_samples: int = 256,
+        *,
+        keep: str | list[str] | None = None,
+        where: str | list[str] | None = None,
+        max_samples: int | None = None,
+        sampler: str | None = None,
+        steps: int | None = None,
+        eta: float | None = None,
+        t_on: float | None = None,
+        t_off: float | None = None,
+        alpha_on: float | None = None,
+        top_p: float | None = None,
+        temperature: float | None = None,
+        schedule: str | None = None,
+        guidance: str = "none",
+        gamma: float = 1.0,
+        target: str | list[str] | None = None,
+        classifier: str | None = None,
+        top_k: int | None = None,
+        seed: int | None = 0,
+        batch_size: int = 256,
+        device: str | None = None,
+        reference: str = "qm9",
+        oracles: str | list[str] | None = None,
+        skip_unchanged: bool = True,
+        progress: bool = True,
+    ):
+        """Sample ``num_samples`` molecules; returns a :class:`moldiff.generate.GenerateResult`.
 
-        return sample(self, num_samples, **options)
+        Filters (:mod:`moldiff.generate`): ``keep`` (``valid``, ``unique``, ``novel``, ``hits``) and
+        ``where`` (``"qed>0.5,sa<4"``) sample in seeded rounds until ``num_samples`` molecules pass
+        or ``max_samples`` (default 10 x ``num_samples``) are generated. Sampler settings left at
+        None take the model's recommended values (its config's ``sampling`` record), else the
+        defaults of :func:`moldiff.sampling.sample`. ``seed=None`` draws a seed and reports it.
+        """
+        from .generate import generate
+
+        options = {k: v for k, v in locals().items() if k not in ("self", "num_samples", "generate")}
+        return generate(self, num_samples, **options)
 
     def __repr__(self) -> str:
         what = self.kind if self.kind != "classifier" else f"classifier ({self.process})"

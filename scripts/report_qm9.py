@@ -12,27 +12,18 @@ and only rows whose models changed are recomputed. Usage::
 from __future__ import annotations
 
 import argparse
-import time
-from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from rich.progress import track
-
-from moldiff.sampling import sample
-from moldiff.io import atomic_write, read_json, write_json
+from moldiff.io import atomic_write, read_json
 from moldiff.modelcard import write_card
-from moldiff.denoisers import DENOISER_KINDS
-from moldiff.guidance import CLASSIFIER_PROCESS
-from moldiff.modelfile import read_config, resolve_model_path
-from moldiff.targets import parse_targets
+from moldiff.sweeps import MIN_NOVEL, Point, frontier, make_point, read_reference_points
 
 ROOT = Path(__file__).resolve().parent.parent
 REPORT = ROOT / "reports" / "qm9.md"
 RESULTS = ROOT / "reports" / "qm9.json"
 DEFAULT = "qm9-smiles-mdlm"
 GAMMAS = (1.0, 2.0, 3.0, 4.0, 5.0)
-MIN_NOVEL = 50  # fewer novel molecules make too noisy a mean (the papers show no such point)
 SUMMARIES = {
     "qm9-smiles-mdlm": "Masked diffusion on SMILES of QM9 with classifier-free guidance labels `rings` and `qed`: "
                        "the default model of `moldiff sample`. Small and briefly trained: fewer than half of its SMILES "
@@ -47,35 +38,18 @@ SUMMARIES = {
 #: Said on every shipped card: how the wall time in its facts table was measured.
 TRAINED_ON = ("Trained with `scripts/train_qm9.sh` on the project's 2-core CPU machine, two runs at a time with one thread "
               "each (a run alone on both cores is about 1.5 times faster).")
-#: Points read off the ReMDM project page plot (ALGORITHMS.md section 5): ring count, T = 128.
-PAPER = [
-    ("ReMDM, D-CFG", 1, 348, 4.53), ("ReMDM, D-CFG", 5, 148, 5.16),
-    ("MDLM, D-CFG", 1, 309, 4.58), ("MDLM, D-CFG", 5, 95, 5.06),
-    ("ReMDM, D-CBG", 1, 443, 4.85), ("ReMDM, D-CBG", 5, 122, 5.62),
-]
+#: The papers' points read off the ReMDM project page plot (ALGORITHMS.md section 5): ring count, T = 128.
+PAPER = [(r.label.removeprefix("paper "), r.gamma, r.novel, r["mean"]) for _, r in read_reference_points("papers").iterrows()
+         if "project page plot" in r.source]
 
 
-@dataclass(frozen=True)
-class Row:
-    """One line of the report: a model, a sampler at T steps, and (optionally) guidance."""
-
-    model: str
-    sampler: str
-    steps: int
-    guidance: str = "none"
-    gamma: float = 0.0
-    target: str | None = None
-
-    @property
-    def key(self) -> str:
-        return "|".join(str(v) for v in asdict(self).values())
-
-    @property
-    def section(self) -> str:
-        return "unguided" if self.guidance == "none" else "guided"
+def Row(model: str, sampler: str, steps: int, guidance: str = "none", gamma: float = 0.0, target: str | None = None) -> Point:
+    """One line of the report: a model, a sampler at T steps, and (optionally) guidance, at the papers'
+    sampler settings (not the models' recommended ones)."""
+    return make_point(model, sampler, steps, guidance, gamma, target, recommended=False)
 
 
-def unguided_rows() -> list[Row]:
+def unguided_rows() -> list[Point]:
     rows = []
     for model in (DEFAULT, "qm9-selfies-mdlm"):
         rows += [Row(model, sampler, steps) for sampler in ("mdlm", "remdm-loop") for steps in (32, 128, 512)]
@@ -85,7 +59,7 @@ def unguided_rows() -> list[Row]:
     return rows
 
 
-def guided_rows() -> list[Row]:
+def guided_rows() -> list[Point]:
     plan = [(DEFAULT, sampler, guidance) for guidance in ("cfg", "cbg-taylor") for sampler in ("mdlm", "remdm-loop")]
     plan += [("qm9-smiles-udlm", "udlm", guidance) for guidance in ("cfg", "cbg-taylor")]
     plan += [("qm9-smiles-ar", "ar", guidance) for guidance in ("cfg", "fudge")]
@@ -93,53 +67,18 @@ def guided_rows() -> list[Row]:
             for model, sampler, guidance in plan for gamma in GAMMAS]
 
 
-def weights_used(row: Row) -> dict[str, str]:
-    """sha256 of the weights of the model and of the classifier the row uses (the cache key)."""
-    config = read_config(resolve_model_path(row.model))
-    used = {row.model: config["weights"]["sha256"]}
-    if row.guidance in ("cbg", "cbg-taylor", "fudge"):
-        name = f"{row.target}/{CLASSIFIER_PROCESS[DENOISER_KINDS[config['kind']]]}"
-        used[name] = read_config(resolve_model_path(name))["weights"]["sha256"]
-    return used
-
-
-def run_row(row: Row, num_samples: int, seed: int) -> dict[str, Any]:
-    """Sample and score one row."""
-    start = time.perf_counter()
-    result = sample(row.model, num_samples, sampler=row.sampler, steps=row.steps, seed=seed,
-                            guidance=row.guidance, gamma=row.gamma if row.guidance != "none" else 1.0,
-                            target=row.target, batch_size=num_samples, progress=False)
-    metrics = result.metrics(oracles=("rings",), targets=parse_targets("rings"), fcd=row.guidance == "none")
-    return {
-        "n": metrics["n"], "validity": metrics["validity"], "uniqueness": metrics["uniqueness"],
-        "novelty": metrics["novelty"], "novel": metrics["novel"],
-        "fcd": metrics.get("fcd", {}).get("value"),
-        "rings_novel_mean": metrics["properties"]["rings"]["novel"]["mean"],
-        "rings_hit_novel": metrics["targets"]["rings"]["hit_fraction_novel"],
-        "evaluations_per_molecule": metrics["speed"]["evaluations_per_molecule"],
-        "seconds": round(time.perf_counter() - start, 1),
-    }
-
-
 def _read_cache() -> dict[str, Any]:
     return read_json(RESULTS, "report results") if RESULTS.exists() else {"rows": {}}
 
 
-def compute(rows: list[Row], num_samples: int, seed: int) -> dict[str, Any]:
-    """Fill the cache for ``rows``, saving after each one; returns the whole cache.
-
-    Each save re-reads the file and adds the one row, so several runs over different rows (e.g.
-    ``--models``) can share the cache.
-    """
-    for row in track(rows, description="report rows"):
-        weights = weights_used(row)
-        cached = _read_cache()["rows"].get(row.key)
-        if cached and cached["weights"] == weights and cached["n"] == num_samples and cached.get("seed") == seed:
-            continue
-        result = {**asdict(row), **run_row(row, num_samples, seed), "weights": weights, "seed": seed}
-        cache = _read_cache()
-        cache["rows"][row.key] = result
-        write_json(cache, RESULTS)
+def compute(rows: list[Point], num_samples: int, seed: int) -> dict[str, Any]:
+    """Fill the cache for ``rows`` through :func:`moldiff.frontier` (FCD for the unguided rows);
+    returns the whole cache. Points are cached by settings and weights, saved after each one."""
+    unguided = [r for r in rows if r.guidance == "none"]
+    guided = [r for r in rows if r.guidance != "none"]
+    for points, fcd in ((unguided, True), (guided, False)):
+        if points:
+            frontier(points=points, num_samples=num_samples, seed=seed, target="rings", fcd=fcd, cache=RESULTS)
     return _read_cache()
 
 

@@ -56,6 +56,23 @@ def moldiff_cache(tmp_path: Path) -> Path:
     return tmp_path / ".moldiff-cache"
 
 
+@pytest.fixture(scope="session")
+def tiny_selfies_mdlm(tmp_path_factory) -> Path:
+    """A tiny SELFIES MDLM with a rings label, trained briefly: almost every sample is a valid, novel
+    molecule, and sampling is fast (filtered generation and frontier sweeps)."""
+    from moldiff.data import load_split
+    from moldiff.trainconfig import TrainConfig
+    from moldiff.training import train
+
+    root = tmp_path_factory.mktemp("tiny-selfies")
+    data = root / "mols.smi"
+    data.write_text("\n".join(load_split("qm9", "train")[:256]) + "\n")
+    out = root / "mdlm"
+    train(TrainConfig(kind="mdlm", representation="selfies", out=str(out), targets=["rings"], preset="tiny", data=str(data),
+                      max_steps=30, batch_size=64, lr=3e-3, warmup_steps=5, val_every=30, checkpoint_every=30), progress=False)
+    return out
+
+
 @pytest.fixture
 def repo() -> Path:
     return REPO

@@ -11,7 +11,8 @@ NOTEBOOKS = sorted((Path(__file__).resolve().parents[1] / "notebooks").glob("*.i
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
-def test_notebook_code_cells_run(path):
+def test_notebook_code_cells_run(path, monkeypatch):
+    monkeypatch.setenv("MOLDIFF_NOTEBOOK_N", "32")  # notebooks that sweep read their molecule count from it
     notebook = json.loads(path.read_text())
     namespace: dict = {}
     for number, cell in enumerate(notebook["cells"]):

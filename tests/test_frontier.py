@@ -1,0 +1,104 @@
+"""Frontier sweeps: the product, caching by settings and weights, resuming, Pareto flags, plots."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+import moldiff
+from moldiff import sweeps
+from moldiff.sweeps import Point, pareto
+
+
+@pytest.fixture
+def tiny(tiny_selfies_mdlm) -> Path:
+    return tiny_selfies_mdlm
+
+
+def _count_runs(monkeypatch) -> list[Point]:
+    calls: list[Point] = []
+    real = sweeps.run_point
+
+    def counting(point, settings, progress=False):
+        calls.append(point)
+        return real(point, settings, progress)
+
+    monkeypatch.setattr(sweeps, "run_point", counting)
+    return calls
+
+
+def test_two_by_two_sweep_caches_resumes_and_plots(tiny, tmp_path, monkeypatch):
+    calls = _count_runs(monkeypatch)
+    cache = tmp_path / "cache.json"
+    sweep = dict(guidance="cfg", gammas=[0, 2], samplers="mdlm,remdm-loop", steps=8, num_samples=24, target="rings",
+                 cache=cache, progress=False)
+    first = moldiff.frontier(str(tiny), **sweep)
+    assert len(first.table) == 4 and len(calls) == 4 and not first.table["cached"].any()
+    assert set(first.table["method"]) == {"mdlm, cfg", "remdm-loop, cfg"}
+    assert {"validity", "uniqueness", "novel", "rings_novel_mean", "rings_hit_novel", "evaluations_per_molecule", "seconds", "pareto"} <= set(first.table.columns)
+
+    again = moldiff.frontier(str(tiny), **sweep)  # everything cached: nothing sampled, same numbers
+    assert len(calls) == 4 and again.table["cached"].all()
+    pd.testing.assert_frame_equal(first.table.drop(columns="cached"), again.table.drop(columns="cached"))
+
+    stored = json.loads(cache.read_text())  # an interrupted sweep: one point never got stored
+    dropped = next(iter(stored["rows"]))
+    del stored["rows"][dropped]
+    cache.write_text(json.dumps(stored))
+    resumed = moldiff.frontier(str(tiny), **sweep)
+    assert len(calls) == 5 and calls[-1].key == dropped and resumed.table["cached"].sum() == 3
+    pd.testing.assert_frame_equal(first.table.drop(columns=["cached", "seconds"]), resumed.table.drop(columns=["cached", "seconds"]))
+
+    first.plot(tmp_path / "f.png", reference="papers")
+    first.plot(tmp_path / "f.svg")
+    assert (tmp_path / "f.png").read_bytes()[:4] == b"\x89PNG" and b"<svg" in (tmp_path / "f.svg").read_bytes()
+
+
+def test_jobs_give_the_same_points_as_one_process(tiny, tmp_path):
+    sweep = dict(guidance="cfg", gammas=[0, 1], samplers="mdlm", steps=4, num_samples=12, progress=False)
+    one = moldiff.frontier(str(tiny), cache=tmp_path / "a.json", **sweep).table
+    two = moldiff.frontier(str(tiny), cache=tmp_path / "b.json", jobs=2, **sweep).table
+    pd.testing.assert_frame_equal(one.drop(columns="seconds"), two.drop(columns="seconds"))
+
+
+def test_changed_weights_miss_the_cache(tiny, tmp_path, monkeypatch):
+    calls = _count_runs(monkeypatch)
+    cache = tmp_path / "cache.json"
+    moldiff.frontier(str(tiny), samplers="mdlm", steps=4, num_samples=8, cache=cache, progress=False)
+    stored = json.loads(cache.read_text())
+    for entry in stored["rows"].values():
+        entry["weights"] = {k: "0" * 64 for k in entry["weights"]}
+    cache.write_text(json.dumps(stored))
+    moldiff.frontier(str(tiny), samplers="mdlm", steps=4, num_samples=8, cache=cache, progress=False)
+    assert len(calls) == 2
+
+
+def test_pareto_marks_undominated_points_per_method():
+    table = pd.DataFrame({"model": ["m"] * 4 + ["m"], "method": ["a"] * 4 + ["b"],
+                          "novel": [300, 200, 100, 250, 60], "y": [4.0, 4.5, 4.4, 3.9, 1.0]})
+    assert pareto(table, "y").tolist() == [True, True, False, False, True]
+    assert pareto(table, "y", higher_is_better=False).tolist() == [True, False, False, True, True]
+
+
+def test_cli_frontier_writes_csv_json_plot(tiny, run_cli):
+    result = run_cli("frontier", "--model", tiny, "--guidance", "none,cfg", "--gamma", "1", "--sampler", "mdlm", "--steps", 4,
+                     "-n", 16, "--jobs", 2, "--out", "f.csv", "--out", "f.json", "--plot", "f.png", "--overlay", "papers")
+    table = pd.read_csv("f.csv")
+    assert len(table) == 2 and set(table["guidance"]) == {"none", "cfg"}
+    assert len(json.loads(Path("f.json").read_text())["points"]) == 2 and Path("f.png").exists()
+    assert Path("f.cache.json").exists() and "2 points (0 from the cache)" in result.stdout
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--guidance", "fudge"], "the frontier is empty"),
+    (["--gamma", ""], "every list"),
+    (["--plot", "f.gif"], "unsupported file type '.gif'"),
+    (["--out", "f.txt"], "unsupported file type '.txt'"),
+])
+def test_cli_frontier_bad_input(tiny, run_cli, args, message):
+    result = run_cli("frontier", "--model", tiny, "--guidance", "cfg", "--steps", 4, "-n", 8, *args, expect=2)
+    assert message in result.stderr and "Traceback" not in result.stderr
+    assert not Path("frontier.csv").exists() and not Path("f.gif").exists() and not Path("frontier.cache.json").exists()
