@@ -15,6 +15,7 @@ import click
 from . import __version__
 from .assets import DEFAULT_MODEL
 from .errors import MoldiffError
+from .presets import presets_help
 
 log = logging.getLogger("moldiff")
 
@@ -281,22 +282,26 @@ def target_create(name: str, oracle: str, direction: str, percentile: float | No
 @click.option("--model", default=DEFAULT_MODEL, show_default=True, help="Model name (see `moldiff models`) or directory.")
 @click.option("-n", "--num-samples", type=int, default=256, show_default=True, help="Molecules to generate.")
 @click.option("--steps", type=int, default=128, show_default=True, help="Denoising steps T (more steps, better molecules under ReMDM).")
-@click.option("--sampler", default=None, help="mdlm, remdm-cap, remdm-rescale, remdm-conf, remdm-loop (masked models; default remdm-loop), udlm, ar.")
+@click.option("--sampler", default=None, help="mdlm, remdm-cap, remdm-rescale, remdm-conf, remdm-loop, fb, dfm (masked models; default remdm-loop), udlm, ar.")
 @click.option("--eta", type=float, default=None, help="Remasking strength [default: cap 0.008, rescale 0.015, conf 1.0, loop 0.02].")
-@click.option("--t-on", type=float, default=0.55, show_default=True, help="remdm-loop: start of the loop phase.")
-@click.option("--t-off", type=float, default=0.05, show_default=True, help="remdm-loop: end of the loop phase.")
-@click.option("--alpha-on", type=float, default=0.9, show_default=True, help="remdm-loop: alpha held during the loop.")
+@click.option("--confidence/--no-confidence", default=None, help="Split sigma over positions by softmax(-confidence) on top of remdm-cap, remdm-rescale or remdm-loop.")
+@click.option("--loop-window/--no-loop-window", default=None, help="remdm-cap/remdm-rescale: hold alpha at --alpha-on between --t-on and --t-off and remask only there.")
+@click.option("--switch", "t_switch", type=float, default=None, help="remdm-cap/rescale/conf: plain MDLM steps while t > SWITCH, remasking below.")
+@click.option("--t-on", type=float, default=None, help="Loop window start [default: 0.55].")
+@click.option("--t-off", type=float, default=None, help="Loop window end [default: 0.05].")
+@click.option("--alpha-on", type=float, default=None, help="Alpha held during the loop window [default: 0.9].")
 @click.option("--top-p", type=float, default=1.0, show_default=True, help="Nucleus filtering of the denoiser's predictions.")
 @click.option("--temperature", type=float, default=1.0, show_default=True)
 @click.option("--schedule", default="loglinear", show_default=True, help="Noise schedule: loglinear or linear.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Same seed, same molecules.")
 @click.option("--batch-size", type=int, default=256, show_default=True, help="Sequences per network batch.")
 @click.option("--device", default=None, help="cpu or cuda [default: cuda when available].")
-@click.option("--guidance", default="none", show_default=True, help="none, cfg, cbg, cbg-taylor or fudge (see the README's compatibility table).")
+@click.option("--guidance", default=None, help="none, cfg, cbg, cbg-taylor or fudge (see the README's compatibility table) [default: none].")
 @click.option("--gamma", type=float, default=1.0, show_default=True, help="Guidance strength (>= 0; 0 is unguided, 1 the conditional).")
 @click.option("--target", default=None, help="Guidance target(s), e.g. rings or rings,qed (several only with cfg).")
 @click.option("--classifier", default=None, help="Classifier directory for cbg/fudge [default: guidance/TARGET/PROCESS].")
-@click.option("--top-k", type=int, default=None, help="fudge: candidates reweighted per step [default: the whole vocabulary].")
+@click.option("--top-k", type=int, default=None, help="cbg (masked) and fudge: candidates the classifier scores per position [default: the whole vocabulary].")
+@click.option("--preset", default=None, help=f"The ReMDM paper's QM9 settings (guidance, target, sampler; explicit sampler options override them): {presets_help()}.")
 @click.option("--out", type=click.Path(path_type=Path), default=Path("samples.csv"), show_default=True, help="Output: .csv, .jsonl, .sdf or .smi.")
 def sample_command(model: str, num_samples: int, out: Path, **options) -> None:
     """Generate molecules with a trained model and summarise their quality."""
@@ -310,7 +315,7 @@ def sample_command(model: str, num_samples: int, out: Path, **options) -> None:
     metrics = result.metrics()
     speed = metrics["speed"]
     console = _console()
-    guided = f", {options['guidance']} gamma {options['gamma']:g} toward {options['target']}" if options["guidance"] != "none" else ""
+    guided = f", {result.guidance} gamma {options['gamma']:g} toward {', '.join(t.name for t in result.targets)}" if result.guidance != "none" else ""
     console.print(metrics_table(metrics, title=f"{num_samples} samples, {result.options.sampler}, T = {result.options.steps}{guided}"))
     console.print(
         f"{speed['molecules_per_second']:.1f} molecules/s, {speed['evaluations_per_molecule']:.1f} denoiser evaluations "
