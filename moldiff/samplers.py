@@ -9,18 +9,23 @@ Masked samplers (``kind == "masked"``): one ReMDM step from ``t`` to ``s`` with 
 probability ``sigma``::
 
     unmasked token:  stays with 1 - sigma, is masked with sigma
-    masked token:    becomes v with (alpha_s - (1 - sigma) alpha_t) / (1 - alpha_t) * x_theta[v],
-                     stays masked with (1 - alpha_s - sigma alpha_t) / (1 - alpha_t)
+    masked token:    unmasks with (alpha_s - (1 - sigma) alpha_t) / (1 - alpha_t), then becomes v with x~[v];
+                     stays masked otherwise
+
+Whether a position changes does not depend on the token, so :func:`masked_step` draws these events
+first and computes ``x~`` (the denoiser's prediction, tilted by a D-CBG wrapper) only at the newly
+unmasked positions: rows where nothing unmasks are not evaluated.
 
 ``mdlm`` is ``sigma = 0``. ``remdm-cap``: ``sigma = min(eta, sigma_max)``; ``remdm-rescale``:
 ``sigma = eta * sigma_max``; ``remdm-conf``: position ``l`` gets ``eta * sigma_max`` times the
 softmax over unmasked positions of ``-psi_l`` (``psi_l``: the probability the token had when it
 was decoded), so unconfident tokens are remasked first; ``remdm-loop``: MDLM down to
 ``alpha_on`` at ``t_on``, then ``alpha`` held at ``alpha_on`` with ``sigma = eta`` until ``t_off``,
-then MDLM to ``alpha = 1``. Here ``sigma_max = min(1, (1 - alpha_s) / alpha_t)``.
-
-For denoisers without time input, a sequence that did not change since its last evaluation is
-not evaluated again (its ``x_theta`` is the same): only changed rows go through the network.
+then MDLM to ``alpha = 1``. Here ``sigma_max = min(1, (1 - alpha_s) / alpha_t)``. Compositions
+(``ALGORITHMS.md`` section 2): ``confidence`` splits cap's or rescale's sigma over positions,
+``loop_window`` applies cap or rescale only inside the loop window, ``t_switch`` only for
+``t <= t_switch``. Corrector baselines: ``fb`` with ``sigma = (alpha_s - alpha_t) / alpha_t``;
+``dfm`` with ``sigma = b_t (alpha_s / alpha_t - 1)`` on an adaptive grid (:func:`masked_step_plan`).
 """
 
 from __future__ import annotations
@@ -95,6 +100,8 @@ class SamplerOptions:
             raise MoldiffError(f"top_p must be in (0, 1], not {self.top_p}")
         if not self.temperature > 0.0:
             raise MoldiffError(f"temperature must be positive, not {self.temperature}")
+        if self.eta is not None and self.sampler in ("fb", "dfm"):
+            raise MoldiffError(f"{self.sampler} has its own remasking schedule and takes no eta (got {self.eta})")
         self._validate_composition()
         eta = self.eta_value
         if self.sampler == "remdm-loop":

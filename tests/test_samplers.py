@@ -216,6 +216,7 @@ def test_dfm_grid_and_sigma_follow_the_campbell_schedule():
     (dict(sampler="fb", confidence=True), "confidence weighting needs a remasking schedule"),
     (dict(sampler="remdm-rescale", loop_window=True, t_switch=0.5), "a switch time needs"),
     (dict(sampler="remdm-rescale", t_switch=1.5), r"switch time must be in \(0, 1\]"),
+    (dict(sampler="dfm", eta=0.5), "dfm has its own remasking schedule and takes no eta"),
     (dict(sampler="remdm-rescale", loop_window=True, t_on=0.1, t_off=0.2), "t_off < t_on"),
 ])
 def test_nonsensical_compositions_are_clear_errors(options, message):
