@@ -15,6 +15,7 @@ import click
 from . import __version__
 from .assets import DEFAULT_MODEL
 from .errors import MoldiffError
+from .presets import presets_help
 
 log = logging.getLogger("moldiff")
 
@@ -285,22 +286,26 @@ def target_create(name: str, oracle: str, direction: str, percentile: float | No
 @click.option("--max-samples", type=int, default=None, help="Budget of generated molecules for --keep/--where [default: 10 x -n].")
 @click.option("--all", "write_all", is_flag=True, help="Write every generated molecule, with a kept column.")
 @click.option("--steps", type=int, default=None, help="Denoising steps T [default: the model's recommendation, else 128].")
-@click.option("--sampler", default=None, help="mdlm, remdm-cap, remdm-rescale, remdm-conf, remdm-loop (masked models), udlm, ar [default: the model's recommendation, else remdm-loop, udlm or ar].")
+@click.option("--sampler", default=None, help="mdlm, remdm-cap, remdm-rescale, remdm-conf, remdm-loop, fb, dfm (masked models), udlm, ar [default: the model's recommendation, else remdm-loop, udlm or ar].")
 @click.option("--eta", type=float, default=None, help="Remasking strength [default: the model's recommendation, else cap 0.008, rescale 0.015, conf 1.0, loop 0.02].")
-@click.option("--t-on", type=float, default=None, help="remdm-loop: start of the loop phase [default: recommended, else 0.55].")
-@click.option("--t-off", type=float, default=None, help="remdm-loop: end of the loop phase [default: recommended, else 0.05].")
-@click.option("--alpha-on", type=float, default=None, help="remdm-loop: alpha held during the loop [default: recommended, else 0.9].")
+@click.option("--confidence/--no-confidence", default=None, help="Split sigma over positions by softmax(-confidence) on top of remdm-cap, remdm-rescale or remdm-loop.")
+@click.option("--loop-window/--no-loop-window", default=None, help="remdm-cap/remdm-rescale: hold alpha at --alpha-on between --t-on and --t-off and remask only there.")
+@click.option("--switch", "t_switch", type=float, default=None, help="remdm-cap/rescale/conf: plain MDLM steps while t > SWITCH, remasking below.")
+@click.option("--t-on", type=float, default=None, help="Loop window start [default: recommended, else 0.55].")
+@click.option("--t-off", type=float, default=None, help="Loop window end [default: recommended, else 0.05].")
+@click.option("--alpha-on", type=float, default=None, help="Alpha held during the loop window [default: recommended, else 0.9].")
 @click.option("--top-p", type=float, default=None, help="Nucleus filtering of the denoiser's predictions [default: recommended, else 1].")
 @click.option("--temperature", type=float, default=None, help="[default: recommended, else 1]")
 @click.option("--schedule", default=None, help="Noise schedule: loglinear or linear [default: recommended, else loglinear].")
 @click.option("--seed", type=int, default=0, show_default=True, help="Same seed, same molecules.")
 @click.option("--batch-size", type=int, default=256, show_default=True, help="Sequences per network batch.")
 @click.option("--device", default=None, help="cpu or cuda [default: cuda when available].")
-@click.option("--guidance", default="none", show_default=True, help="none, cfg, cbg, cbg-taylor or fudge (see the README's compatibility table).")
+@click.option("--guidance", default=None, help="none, cfg, cbg, cbg-taylor or fudge (see the README's compatibility table) [default: none].")
 @click.option("--gamma", type=float, default=1.0, show_default=True, help="Guidance strength (>= 0; 0 is unguided, 1 the conditional).")
 @click.option("--target", default=None, help="Guidance target(s), e.g. rings or rings,qed (several only with cfg); also what --keep hits means.")
 @click.option("--classifier", default=None, help="Classifier directory for cbg/fudge [default: guidance/TARGET/PROCESS].")
-@click.option("--top-k", type=int, default=None, help="fudge: candidates reweighted per step [default: the whole vocabulary].")
+@click.option("--top-k", type=int, default=None, help="cbg (masked) and fudge: candidates the classifier scores per position [default: the whole vocabulary].")
+@click.option("--preset", default=None, help=f"The ReMDM paper's QM9 settings (guidance, target, sampler; explicit sampler options override them): {presets_help()}.")
 @click.option("--reference", default="qm9", show_default=True, help="Data set spec or molecule file that novelty is judged against.")
 @click.option("--out", type=click.Path(path_type=Path), default=Path("samples.csv"), show_default=True, help="Output: .csv, .jsonl, .sdf or .smi.")
 def sample_command(model: str, num_samples: int, out: Path, keep: str | None, where: str | None, max_samples: int | None,
@@ -324,7 +329,7 @@ def sample_command(model: str, num_samples: int, out: Path, keep: str | None, wh
     metrics = result.metrics()
     speed = metrics["speed"]
     console = _console()
-    guided = f", {options['guidance']} gamma {options['gamma']:g} toward {options['target']}" if options["guidance"] != "none" else ""
+    guided = f", {result.guidance} gamma {options['gamma']:g} toward {', '.join(t.name for t in result.targets)}" if result.guidance != "none" else ""
     console.print(metrics_table(metrics, title=f"{result.generated} samples, {result.options.sampler}, T = {result.options.steps}{guided}"))
     console.print(
         f"{speed['molecules_per_second']:.1f} molecules/s, {speed['evaluations_per_molecule']:.1f} denoiser evaluations "

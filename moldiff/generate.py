@@ -166,9 +166,10 @@ class GenerateResult(SampleResult):
 
 
 #: Keys of a model config's ``sampling`` record: the recommended settings (issue: per-model defaults).
-RECOMMENDED_KEYS = ("sampler", "steps", "eta", "t_on", "t_off", "alpha_on", "schedule", "top_p", "temperature")
+RECOMMENDED_KEYS = ("sampler", "steps", "eta", "t_on", "t_off", "alpha_on", "confidence", "loop_window", "t_switch",
+                    "schedule", "top_p", "temperature")
 #: Settings that belong to the recommended sampler and do not carry over to another one.
-SAMPLER_SPECIFIC = ("eta", "t_on", "t_off", "alpha_on")
+SAMPLER_SPECIFIC = ("eta", "t_on", "t_off", "alpha_on", "confidence", "loop_window", "t_switch")
 
 
 def recommended_options(config: dict[str, Any], sampler: str | None = None) -> dict[str, Any]:
@@ -259,7 +260,8 @@ def generate(
     options = {k: v for k, v in options.items() if v is not None}
     if not isinstance(model, LoadedModel):
         model = load(model, device=options.get("device") or _default_device())
-    options = {**recommended_options(model.config, options.get("sampler")), **options}
+    if options.get("preset") is None:  # a preset is a whole choice of settings: the papers', not the model's
+        options = {**recommended_options(model.config, options.get("sampler")), **options}
     results: list[SampleResult] = []
     tables, seeds, seen, passed, generated = [], [], set(), 0, 0
     size = num_samples

@@ -148,30 +148,88 @@ def taylor_log_probs(classifier: Classifier, z: torch.Tensor, level: torch.Tenso
     return (log_p.detach()[:, None, None] + grad[..., candidates] - current).double()
 
 
-class CBGDenoiser(_Wrapper):
-    """Classifier-based guidance with a noisy classifier (see module docstring)."""
+def _score_unique(classifier: Classifier, variants: torch.Tensor, level: torch.Tensor, chunk: int = 4096) -> tuple[torch.Tensor, int]:
+    """``log p(y | variant)`` for rows ``[V, L]`` at one noise level ``level`` (scalar tensor), each distinct
+    row scored once in chunks; returns the scores and how many sequences were scored."""
+    distinct, inverse = torch.unique(variants, dim=0, return_inverse=True)
+    levels = level.expand(len(distinct))
+    with torch.no_grad():
+        out = torch.cat([classifier.log_prob(distinct[i : i + chunk], levels[i : i + chunk]) for i in range(0, len(distinct), chunk)])
+    return out.double()[inverse], len(distinct)
 
-    def __init__(self, base: Denoiser, classifier: Classifier, gamma: float, taylor: bool = False) -> None:
+
+class CBGDenoiser(_Wrapper):
+    """Classifier-based guidance with a noisy classifier (see module docstring).
+
+    For masked models the tilt is computed lazily by the samplers (:meth:`tilt_at`) at the positions
+    that unmask in a step; ``top_k`` scores only the ``k`` most probable tokens of ``x_theta`` there.
+    ``classifier_passes`` counts the sequences the classifier scored (Taylor: forward + backward = 2).
+    """
+
+    def __init__(self, base: Denoiser, classifier: Classifier, gamma: float, taylor: bool = False, top_k: int | None = None) -> None:
         super().__init__(base)
-        self.classifier, self.gamma, self.taylor = classifier, gamma, taylor
+        self.classifier, self.gamma, self.taylor, self.top_k = classifier, gamma, taylor, top_k
         self.uses_time = True  # the classifier sees the noise level
         self.tokens = base.support if base.kind == "uniform" else torch.tensor(
             [i for i in range(base.vocab_size) if i != base.mask_id], device=base.device)
+        self.classifier_passes = 0
 
     def _tilt(self, z: torch.Tensor, level: torch.Tensor) -> torch.Tensor:
         if self.taylor:
+            self.classifier_passes += 2 * len(z)
             return taylor_log_probs(self.classifier, z, level, self.tokens, self.vocab_size)
+        self.classifier_passes += len(z) * z.shape[1] * len(self.tokens)
         return substitution_log_probs(self.classifier, z, level, self.tokens).double()
 
+    def tilt_at(self, z: torch.Tensor, level: torch.Tensor, rows: torch.Tensor, positions: torch.Tensor,
+                log_x: torch.Tensor) -> torch.Tensor:
+        """Masked models: ``log x~ ∝ log x + gamma log p(y | z with l <- v)`` at the pairs (``rows[i]``, ``positions[i]``).
+
+        ``log_x`` ``[M, N]`` is the base prediction there. Exact: the classifier scores the candidate
+        substitutions of those positions only (each distinct sequence once). With ``top_k``, only the
+        ``k`` most probable tokens are scored and the others keep their untilted probability times the
+        scored tokens' mean tilt, so the unscored tokens keep their total untilted share.
+        """
+        if self.gamma == 0.0 or len(rows) == 0:
+            return log_x
+        if self.taylor:
+            unique_rows, inverse = torch.unique(rows, return_inverse=True)
+            scores = self._tilt(z[unique_rows], level[unique_rows])[inverse, positions]  # [M, V]
+            tilted = log_x.clone()
+            tilted[:, self.tokens] += self.gamma * scores
+            return tilted.log_softmax(-1)
+        candidates = self.tokens.expand(len(rows), -1)
+        if self.top_k is not None and self.top_k < len(self.tokens):
+            order = log_x[:, self.tokens].topk(self.top_k, dim=-1).indices
+            candidates = self.tokens[order]
+        m, k = candidates.shape
+        variants = z[rows][:, None, :].expand(m, k, z.shape[1]).clone()
+        variants.scatter_(-1, positions[:, None, None].expand(m, k, 1), candidates[..., None])
+        if bool((level == level[0]).all()):
+            scores, scored = _score_unique(self.classifier, variants.reshape(m * k, -1), level[0])
+        else:
+            with torch.no_grad():
+                scores = self.classifier.log_prob(variants.reshape(m * k, -1), level[rows].repeat_interleave(k)).double()
+            scored = m * k
+        self.classifier_passes += scored
+        weight = self.gamma * scores.view(m, k)
+        head = log_x.gather(-1, candidates)
+        tilted = log_x.clone()
+        if k < len(self.tokens):  # the tail: untilted times the head's x-weighted mean tilt
+            mean_tilt = (head + weight).logsumexp(-1, keepdim=True) - head.logsumexp(-1, keepdim=True)
+            tilted[:, self.tokens] += mean_tilt
+        tilted.scatter_(-1, candidates, head + weight)
+        return tilted.log_softmax(-1)
+
     def log_probs(self, z, level, labels):
+        """The tilted prediction at every masked position (masked models); the base one for uniform models."""
         log_x = self.base.log_probs(z, level, labels).double()
         if self.gamma == 0.0 or self.kind == "uniform":
             return log_x
-        masked = z == self.mask_id
-        tilted = log_x.clone()
-        tilted[..., self.tokens] = log_x[..., self.tokens] + self.gamma * self._tilt(z, level)
-        tilted = tilted.log_softmax(-1)
-        return torch.where(masked.unsqueeze(-1), tilted, log_x)
+        rows, positions = (z == self.mask_id).nonzero(as_tuple=True)
+        out = log_x.clone()
+        out[rows, positions] = self.tilt_at(z, level, rows, positions, log_x[rows, positions])
+        return out
 
     def reverse_step(self, z_support, level, alpha_t, alpha_s, shape) -> torch.Tensor:
         """Uniform models: the transition tilted by ``p(y | z^(l<-v))^gamma`` over every value ``v``."""
@@ -191,6 +249,7 @@ class FudgeDenoiser(_Wrapper):
         super().__init__(base)
         self.classifier, self.gamma = classifier, gamma
         self.top_k = top_k or base.vocab_size
+        self.classifier_passes = 0
 
     def log_probs(self, z, level, labels):
         log_p = self.base.log_probs(z, level, labels).double()
@@ -203,6 +262,7 @@ class FudgeDenoiser(_Wrapper):
         extended = torch.cat([z[:, None, :].expand(batch, k, length), candidates[..., None]], dim=-1).reshape(batch * k, length + 1)
         with torch.no_grad():
             score = self.classifier.log_prob(extended, None).view(batch, k).double()
+        self.classifier_passes += batch * k
         score = torch.nan_to_num(score, nan=-torch.inf)  # a prefix the classifier cannot score
         guided = torch.where(torch.isinf(values), values, values + self.gamma * score)  # impossible tokens stay so
         reweighted = torch.full_like(last, -torch.inf).scatter(-1, candidates, guided)
@@ -230,3 +290,15 @@ def check_guidance(guidance: str, gamma: float, kind: str) -> None:
     if guidance != "none" and kind not in GUIDANCE_KINDS[guidance]:
         fitting = [g for g, kinds in GUIDANCE_KINDS.items() if kind in kinds]
         raise MoldiffError(f"guidance '{guidance}' does not fit {MODEL_KIND_OF[kind]} models: use {', '.join(fitting)}")
+
+
+def check_top_k(top_k: int | None, guidance: str, denoiser: Denoiser) -> None:
+    """``top_k`` candidates: only for exact cbg on masked models and fudge, between 1 and the tokens there are."""
+    if top_k is None:
+        return
+    if not (guidance == "fudge" or (guidance == "cbg" and denoiser.kind == "masked")):
+        raise MoldiffError(f"--top-k applies to cbg on masked models and to fudge, not to guidance '{guidance}'"
+                           + (f" on {MODEL_KIND_OF[denoiser.kind]} models" if guidance == "cbg" else ""))
+    tokens = denoiser.vocab_size - (1 if denoiser.kind == "masked" else 0)
+    if not 1 <= top_k <= tokens:
+        raise MoldiffError(f"--top-k must be between 1 and {tokens} (the candidate tokens), not {top_k}")

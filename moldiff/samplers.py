@@ -9,18 +9,23 @@ Masked samplers (``kind == "masked"``): one ReMDM step from ``t`` to ``s`` with 
 probability ``sigma``::
 
     unmasked token:  stays with 1 - sigma, is masked with sigma
-    masked token:    becomes v with (alpha_s - (1 - sigma) alpha_t) / (1 - alpha_t) * x_theta[v],
-                     stays masked with (1 - alpha_s - sigma alpha_t) / (1 - alpha_t)
+    masked token:    unmasks with (alpha_s - (1 - sigma) alpha_t) / (1 - alpha_t), then becomes v with x~[v];
+                     stays masked otherwise
+
+Whether a position changes does not depend on the token, so :func:`masked_step` draws these events
+first and computes ``x~`` (the denoiser's prediction, tilted by a D-CBG wrapper) only at the newly
+unmasked positions: rows where nothing unmasks are not evaluated.
 
 ``mdlm`` is ``sigma = 0``. ``remdm-cap``: ``sigma = min(eta, sigma_max)``; ``remdm-rescale``:
 ``sigma = eta * sigma_max``; ``remdm-conf``: position ``l`` gets ``eta * sigma_max`` times the
 softmax over unmasked positions of ``-psi_l`` (``psi_l``: the probability the token had when it
 was decoded), so unconfident tokens are remasked first; ``remdm-loop``: MDLM down to
 ``alpha_on`` at ``t_on``, then ``alpha`` held at ``alpha_on`` with ``sigma = eta`` until ``t_off``,
-then MDLM to ``alpha = 1``. Here ``sigma_max = min(1, (1 - alpha_s) / alpha_t)``.
-
-For denoisers without time input, a sequence that did not change since its last evaluation is
-not evaluated again (its ``x_theta`` is the same): only changed rows go through the network.
+then MDLM to ``alpha = 1``. Here ``sigma_max = min(1, (1 - alpha_s) / alpha_t)``. Compositions
+(``ALGORITHMS.md`` section 2): ``confidence`` splits cap's or rescale's sigma over positions,
+``loop_window`` applies cap or rescale only inside the loop window, ``t_switch`` only for
+``t <= t_switch``. Corrector baselines: ``fb`` with ``sigma = (alpha_s - alpha_t) / alpha_t``;
+``dfm`` with ``sigma = b_t (alpha_s / alpha_t - 1)`` on an adaptive grid (:func:`masked_step_plan`).
 """
 
 from __future__ import annotations
@@ -36,7 +41,9 @@ from .denoisers import Denoiser
 from .errors import MoldiffError
 from .processes import Schedule, get_schedule, uniform_reverse
 
-MASKED_SAMPLERS = ("mdlm", "remdm-cap", "remdm-rescale", "remdm-conf", "remdm-loop")
+MASKED_SAMPLERS = ("mdlm", "remdm-cap", "remdm-rescale", "remdm-conf", "remdm-loop", "fb", "dfm")
+#: Remasking schedules the confidence weighting, the loop window and the switch compose with.
+COMPOSABLE = ("remdm-cap", "remdm-rescale")
 SAMPLERS = (*MASKED_SAMPLERS, "udlm", "ar")
 SAMPLER_KIND = {**{name: "masked" for name in MASKED_SAMPLERS}, "udlm": "uniform", "ar": "autoregressive"}
 #: Reference values of the ReMDM paper's scripts (cap, rescale, loop); conf spends all of sigma_max.
@@ -59,10 +66,23 @@ class SamplerOptions:
     temperature: float = 1.0
     seed: int = 0
     skip_unchanged: bool = True
+    confidence: bool = False
+    loop_window: bool = False
+    t_switch: float | None = None
 
     @property
     def eta_value(self) -> float:
         return DEFAULT_ETA.get(self.sampler, 0.0) if self.eta is None else self.eta
+
+    @property
+    def uses_confidence(self) -> bool:
+        """Whether sigma is split over positions by ``softmax(-psi)`` (``remdm-conf`` or ``confidence``)."""
+        return self.confidence or self.sampler == "remdm-conf"
+
+    @property
+    def uses_loop(self) -> bool:
+        """Whether alpha follows ReMDM-loop's three phases (``remdm-loop`` or ``loop_window``)."""
+        return self.loop_window or self.sampler == "remdm-loop"
 
     def validate(self, denoiser_kind: str | None = None) -> "SamplerOptions":
         """Raise a clear :class:`MoldiffError` for an impossible combination; return self."""
@@ -80,18 +100,36 @@ class SamplerOptions:
             raise MoldiffError(f"top_p must be in (0, 1], not {self.top_p}")
         if not self.temperature > 0.0:
             raise MoldiffError(f"temperature must be positive, not {self.temperature}")
+        if self.eta is not None and self.sampler in ("fb", "dfm"):
+            raise MoldiffError(f"{self.sampler} has its own remasking schedule and takes no eta (got {self.eta})")
+        self._validate_composition()
         eta = self.eta_value
         if self.sampler == "remdm-loop":
-            if not 0.0 <= self.t_off < self.t_on <= 1.0:
-                raise MoldiffError(f"remdm-loop needs 0 <= t_off < t_on <= 1 (got t_off {self.t_off}, t_on {self.t_on})")
-            if not 0.0 < self.alpha_on < 1.0:
-                raise MoldiffError(f"alpha_on must be in (0, 1), not {self.alpha_on}")
             limit = (1.0 - self.alpha_on) / self.alpha_on
             if not 0.0 <= eta <= limit:
                 raise MoldiffError(f"eta must be in [0, {limit:.4g}] for remdm-loop with alpha_on {self.alpha_on} (got {eta})")
         elif self.sampler in DEFAULT_ETA and not 0.0 <= eta <= 1.0:
             raise MoldiffError(f"eta must be in [0, 1] for {self.sampler} (got {eta})")
         return self
+
+    def _validate_composition(self) -> None:
+        composable = ", ".join(COMPOSABLE)
+        if self.confidence and self.sampler not in (*COMPOSABLE, "remdm-conf", "remdm-loop"):
+            raise MoldiffError(f"confidence weighting needs a remasking schedule: use it with {composable} or remdm-loop, not {self.sampler}")
+        if self.loop_window and self.sampler not in COMPOSABLE:
+            hint = " (remdm-loop has it built in)" if self.sampler == "remdm-loop" else ""
+            raise MoldiffError(f"the loop window needs a remasking schedule: use it with {composable}, not {self.sampler}{hint}")
+        if self.t_switch is not None:
+            if self.sampler not in (*COMPOSABLE, "remdm-conf") or self.uses_loop:
+                raise MoldiffError(f"a switch time needs {composable} or remdm-conf without the loop window, not {self.sampler}"
+                                   + (" with the loop window" if self.loop_window else ""))
+            if not 0.0 < self.t_switch <= 1.0:
+                raise MoldiffError(f"the switch time must be in (0, 1], not {self.t_switch}")
+        if self.uses_loop:
+            if not 0.0 <= self.t_off < self.t_on <= 1.0:
+                raise MoldiffError(f"the loop window needs 0 <= t_off < t_on <= 1 (got t_off {self.t_off}, t_on {self.t_on})")
+            if not 0.0 < self.alpha_on < 1.0:
+                raise MoldiffError(f"alpha_on must be in (0, 1), not {self.alpha_on}")
 
 
 @dataclass
@@ -142,24 +180,24 @@ class _Evaluator:
         self.evaluations = 0
         self.seconds = 0.0
 
-    def __call__(self, z: torch.Tensor, level: torch.Tensor) -> torch.Tensor:
+    def __call__(self, z: torch.Tensor, level: torch.Tensor | None, needed: torch.Tensor | None = None) -> torch.Tensor:
+        """``log x_theta`` ``[B, L, N]``; only the rows where ``needed`` ``[B]`` is true (default all) are valid."""
         start = time.perf_counter()
-        if not self.skip or self.cache is None:
-            out = self.denoiser.log_probs(z, level, self.labels)
-            self.evaluations += len(z)
-            if self.skip:
-                self.cache, self.last = out.clone(), z.clone()
-        else:
-            changed = (z != self.last).any(-1)
-            if changed.any():
-                rows = changed.nonzero().squeeze(-1)
-                labels = None if self.labels is None else self.labels[rows]
-                self.cache[rows] = self.denoiser.log_probs(z[rows], level[rows], labels)
-                self.last[rows] = z[rows]
-                self.evaluations += len(rows)
-            out = self.cache
+        wanted = torch.ones(len(z), dtype=torch.bool, device=z.device) if needed is None else needed
+        if self.skip and self.last is not None:
+            wanted = wanted & (z != self.last).any(-1)
+        rows = wanted.nonzero().squeeze(-1)
+        if len(rows):
+            labels = None if self.labels is None else self.labels[rows]
+            out = self.denoiser.log_probs(z[rows], None if level is None else level[rows], labels)
+            self.evaluations += len(rows)
+            if self.cache is None:
+                self.cache = torch.zeros((*z.shape, out.shape[-1]), dtype=out.dtype, device=z.device)
+                self.last = torch.full_like(z, -1)
+            self.cache[rows] = out
+            self.last[rows] = z[rows]
         self.seconds += time.perf_counter() - start
-        return out
+        return self.cache
 
 
 # --- masked ---------------------------------------------------------------------------------
@@ -172,79 +210,150 @@ def loop_alpha(t: float, options: SamplerOptions) -> float:
     return options.alpha_on + (1.0 - options.alpha_on) * (1.0 - t / options.t_off) if options.t_off > 0 else 1.0
 
 
+def _sigma(options: SamplerOptions, t: float, a_t: float, a_s: float, sigma_max: float) -> float:
+    """The scalar remasking probability of a step from ``t`` (before clipping to ``[0, sigma_max]``)."""
+    sampler, eta = options.sampler, options.eta_value
+    if sampler == "mdlm":
+        return 0.0
+    if sampler == "fb":
+        return (a_s - a_t) / a_t if a_t > 0 else 1.0
+    if options.uses_loop and not a_t == a_s == options.alpha_on:
+        return 0.0  # outside the loop window: MDLM
+    if options.t_switch is not None and t > options.t_switch:
+        return 0.0  # before the switch: MDLM
+    if sampler == "remdm-loop":
+        return eta
+    if sampler == "remdm-cap":
+        return min(eta, sigma_max)
+    return eta * sigma_max  # remdm-rescale, remdm-conf
+
+
+def _dfm_alpha_grid(options: SamplerOptions) -> list[float]:
+    """DFM's times: a plain step 1 -> 1 - 1/T, adaptive ``dt = min(1/T, 1/(a_t/t + b_t/(1 - t)))`` down to
+    ``1/T``, then a plain step to 0."""
+    h = 1.0 / options.steps
+    times = [1.0]
+    if options.steps > 1:
+        t = 1.0 - h
+        times.append(t)
+        while t > h + 1e-12:
+            a = 10.0 * t**0.25 * (1.0 - t) ** 0.25 + 1.0
+            t = max(t - min(h, 1.0 / (a / t + (a - 1.0) / (1.0 - t))), h)
+            times.append(t)
+    return times + [0.0]
+
+
 def masked_step_plan(options: SamplerOptions, schedule: Schedule) -> list[tuple[float, float, float]]:
     """``(alpha_t, alpha_s, sigma)`` of each step, ``sigma`` the scalar remasking probability
-    (for ``remdm-conf`` the total that is split over positions)."""
-    steps, eta = options.steps, options.eta_value
+    (with confidence weighting, the total that is split over positions)."""
+    if options.sampler == "dfm":
+        times = _dfm_alpha_grid(options)
+    else:
+        times = [i / options.steps for i in range(options.steps, -1, -1)]
+
+    def alpha(t: float) -> float:
+        if t == 0.0:
+            return 1.0
+        return loop_alpha(t, options) if options.uses_loop else float(schedule.alpha(torch.tensor(t, dtype=torch.float64)))
+
     plan = []
-    for i in range(steps, 0, -1):
-        t, s = i / steps, (i - 1) / steps
-        if options.sampler == "remdm-loop":
-            a_t, a_s = loop_alpha(t, options), loop_alpha(s, options)
-        else:
-            a_t = float(schedule.alpha(torch.tensor(t, dtype=torch.float64)))
-            a_s = float(schedule.alpha(torch.tensor(s, dtype=torch.float64))) if i > 1 else 1.0
+    for index, (t, s) in enumerate(zip(times, times[1:])):
+        a_t, a_s = alpha(t), alpha(s)
         sigma_max = min(1.0, (1.0 - a_s) / a_t) if a_t > 0 else 1.0
-        if options.sampler == "remdm-cap":
-            sigma = min(eta, sigma_max)
-        elif options.sampler in ("remdm-rescale", "remdm-conf"):
-            sigma = eta * sigma_max
-        elif options.sampler == "remdm-loop":
-            sigma = eta if (a_t == a_s == options.alpha_on) else 0.0
+        if options.sampler == "dfm":  # sigma = b_t (alpha_s / alpha_t - 1); first and last steps plain
+            b = 10.0 * t**0.25 * (1.0 - t) ** 0.25
+            plain = index == 0 or s == 0.0
+            sigma = 0.0 if plain else min(1.0, max(0.0, b * (a_s / a_t - 1.0)))
         else:
-            sigma = 0.0
-        plan.append((a_t, a_s, max(0.0, min(sigma, sigma_max))))
+            sigma = max(0.0, min(_sigma(options, t, a_t, a_s, sigma_max), sigma_max))
+        plan.append((a_t, a_s, sigma))
     return plan
+
+
+class MaskedPredictor:
+    """``x~`` at chosen (row, position) pairs for the masked samplers, computed only where asked.
+
+    The denoiser's prediction comes from an :class:`_Evaluator` (unchanged rows are not evaluated
+    again when the denoiser ignores time). A guidance wrapper that reweights the prediction at
+    single positions (it has ``tilt_at``, e.g. exact or Taylor D-CBG) is applied to those pairs only,
+    on top of its base denoiser's cached prediction.
+    """
+
+    def __init__(self, denoiser: Denoiser, labels: torch.Tensor | None, skip: bool) -> None:
+        self.tilt_at = getattr(denoiser, "tilt_at", None)
+        self.evaluate = _Evaluator(denoiser.base if self.tilt_at else denoiser, labels, skip)
+
+    def __call__(self, z: torch.Tensor, level: torch.Tensor, where: torch.Tensor) -> torch.Tensor:
+        """Log-probabilities ``[M, N]`` at the ``M`` pairs where ``where`` ``[B, L]`` is true (row-major order)."""
+        rows, positions = where.nonzero(as_tuple=True)
+        log_x = self.evaluate(z, level, where.any(-1))[rows, positions].double()
+        return self.tilt_at(z, level, rows, positions, log_x) if self.tilt_at else log_x
+
+
+def confidence_weights(psi: torch.Tensor, unmasked: torch.Tensor) -> torch.Tensor:
+    """``softmax(-psi)`` over each row's unmasked positions (0 elsewhere and in rows with none)."""
+    score = torch.where(unmasked, -psi.double(), torch.full_like(psi, -math.inf, dtype=torch.float64))
+    return torch.nan_to_num(score.softmax(-1), nan=0.0)
+
+
+def masked_step(z: torch.Tensor, psi: torch.Tensor, fixed: torch.Tensor, step: tuple[float, float, float],
+                predict: Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor], options: SamplerOptions,
+                mask: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor, float]:
+    """One (Re)MDM step: first *whether* each position changes, then *which* token the unmasked ones get.
+
+    Whether a position unmasks, is remasked or stays does not depend on the token it would get, so
+    the events are drawn first (one uniform per position) and ``x~`` is computed only at the newly
+    unmasked positions. Returns the new ``z``, the new confidences ``psi`` and the largest sigma used.
+    """
+    a_t, a_s, sigma = step
+    masked = z == mask
+    unmasked = ~masked & ~fixed
+    if options.uses_confidence:
+        sigma_pos = confidence_weights(psi, unmasked) * sigma
+    else:
+        sigma_pos = torch.full(z.shape, sigma, dtype=torch.float64, device=z.device)
+    p_unmask = ((a_s - (1.0 - sigma_pos) * a_t) / (1.0 - a_t)).clamp(0.0, 1.0)
+    u = torch.rand(z.shape, generator=generator, device=z.device, dtype=torch.float64)
+    unmask = masked & (u < p_unmask)
+    remask = unmasked & (u < sigma_pos)
+    new_z = z.masked_fill(remask, mask)
+    if unmask.any():
+        level = torch.full((len(z),), 1.0 - a_t, device=z.device)
+        x = predict(z, level, unmask).exp()  # x~(z_t), before this step's remasking
+        x[:, mask] = 0.0
+        x = shape_probs(x / x.sum(-1, keepdim=True).clamp_min(1e-300), options.temperature, options.top_p)
+        tokens = gumbel_argmax(_log(x), generator)
+        new_z = new_z.masked_scatter(unmask, tokens)
+        psi = psi.masked_scatter(unmask, x.gather(-1, tokens[:, None]).squeeze(-1).float())
+    return new_z, psi, float(sigma_pos.max()) if sigma_pos.numel() else 0.0
 
 
 def sample_masked(denoiser: Denoiser, batch: int, options: SamplerOptions, labels: torch.Tensor | None = None,
                   generator: torch.Generator | None = None, progress: Callable[[int], None] | None = None) -> SamplerOutput:
-    """MDLM or ReMDM sampling from a masked denoiser (see the module docstring)."""
+    """MDLM, ReMDM or a corrector baseline from a masked denoiser (see the module docstring)."""
     options.validate("masked")
     device, mask = denoiser.device, denoiser.mask_id
     generator = generator or torch.Generator(device=device).manual_seed(options.seed)
     z = torch.full((batch, denoiser.length), mask, dtype=torch.long, device=device)
-    fixed = torch.zeros(denoiser.length, dtype=torch.bool, device=device)
+    fixed = torch.zeros(z.shape, dtype=torch.bool, device=device)
     if denoiser.bos_id is not None:
         z[:, 0] = denoiser.bos_id
-        fixed[0] = True
+        fixed[:, 0] = True
     psi = torch.ones(z.shape, dtype=torch.float32, device=device)  # confidence of decoded tokens
-    evaluate = _Evaluator(denoiser, labels, options.skip_unchanged)
+    predict = MaskedPredictor(denoiser, labels, options.skip_unchanged)
+    plan = masked_step_plan(options, get_schedule(options.schedule))
     sigmas = []
-    for a_t, a_s, sigma in masked_step_plan(options, get_schedule(options.schedule)):
-        masked = z == mask
-        if not masked.any() and sigma == 0.0:
-            if progress:
-                progress(1)
-            continue
-        x = torch.zeros((*z.shape, denoiser.vocab_size), dtype=torch.float64, device=device)
-        if masked.any():  # x_theta only matters where tokens are masked
-            x = evaluate(z, torch.full((batch,), 1.0 - a_t, device=device)).double().exp()
-            x[..., mask] = 0.0
-            x = shape_probs(x / x.sum(-1, keepdim=True).clamp_min(1e-300), options.temperature, options.top_p)
-        unmasked = ~masked & ~fixed
-        if options.sampler == "remdm-conf":
-            score = torch.where(unmasked, -psi.double(), torch.full_like(psi, -math.inf, dtype=torch.float64))
-            weights = torch.nan_to_num(score.softmax(-1), nan=0.0)  # rows with nothing unmasked
-            sigma_pos = weights * sigma
-        else:
-            sigma_pos = torch.full(z.shape, sigma, dtype=torch.float64, device=device)
-        sigmas.append(float(sigma_pos.max()))
-        # masked positions: categorical over tokens plus "stay masked"
-        unmask_coef = (a_s - (1.0 - sigma_pos) * a_t) / (1.0 - a_t)
-        stay_coef = (1.0 - a_s - sigma_pos * a_t) / (1.0 - a_t)
-        probs = x * unmask_coef.clamp_min(0)[..., None]
-        probs[..., mask] = stay_coef.clamp_min(0)
-        drawn = gumbel_argmax(_log(probs), generator)
-        # unmasked positions: remask with sigma
-        remask = torch.rand(z.shape, generator=generator, device=device, dtype=torch.float64) < sigma_pos
-        new_z = torch.where(masked, drawn, torch.where(unmasked & remask, torch.full_like(z, mask), z))
-        decoded = masked & (new_z != mask)
-        psi = torch.where(decoded, x.gather(-1, new_z.unsqueeze(-1)).squeeze(-1).float(), psi)
-        z = new_z
-        if progress:
+    for index, step in enumerate(plan):
+        z, psi, sigma = masked_step(z, psi, fixed, step, predict, options, mask, generator)
+        sigmas.append(sigma)
+        if progress and _progress_unit(index, len(plan), options.steps):
             progress(1)
-    return SamplerOutput(z, evaluate.evaluations, evaluate.seconds, sigmas)
+    return SamplerOutput(z, predict.evaluate.evaluations, predict.evaluate.seconds, sigmas)
+
+
+def _progress_unit(index: int, total: int, steps: int) -> bool:
+    """Whether step ``index`` of ``total`` completes one of the ``steps`` progress units (DFM takes more steps)."""
+    return (index + 1) * steps // total > index * steps // total
 
 
 # --- uniform --------------------------------------------------------------------------------

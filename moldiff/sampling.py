@@ -29,10 +29,12 @@ from .guidance import (
     ModelClassifier,
     PrefixClassifier,
     check_guidance,
+    check_top_k,
 )
 from .metrics import evaluate, load_reference
 from .modelfile import LoadedModel, load
 from .oracles import parse_oracles, score
+from .presets import apply_preset
 from .samplers import SamplerOptions, progress_total, run_sampler
 from .targets import Target, load_target
 
@@ -52,6 +54,8 @@ class SampleResult:
     network_seconds: float
     reference: str
     targets: list[Target] = field(default_factory=list)
+    classifier_passes: int = 0
+    guidance: str = "none"
 
     def to_dataframe(self) -> pd.DataFrame:
         """The molecules as a DataFrame (a copy)."""
@@ -77,6 +81,7 @@ class SampleResult:
             "seconds": round(self.seconds, 3),
             "molecules_per_second": n / self.seconds if self.seconds > 0 else float("nan"),
             "evaluations_per_molecule": self.evaluations / n if n else float("nan"),
+            "classifier_passes_per_molecule": self.classifier_passes / n if n else float("nan"),
             "network_time_fraction": self.network_seconds / self.seconds if self.seconds > 0 else float("nan"),
         }
 
@@ -89,9 +94,13 @@ def sample(
     steps: int = 128,
     batch_size: int = 256,
     eta: float | None = None,
-    t_on: float = 0.55,
-    t_off: float = 0.05,
-    alpha_on: float = 0.9,
+    t_on: float | None = None,
+    t_off: float | None = None,
+    alpha_on: float | None = None,
+    confidence: bool | None = None,
+    loop_window: bool | None = None,
+    t_switch: float | None = None,
+    preset: str | None = None,
     top_p: float = 1.0,
     temperature: float = 1.0,
     schedule: str = "loglinear",
@@ -100,7 +109,7 @@ def sample(
     reference: str = "qm9",
     oracles: str | Sequence[str] = DEFAULT_ORACLES,
     skip_unchanged: bool = True,
-    guidance: str = "none",
+    guidance: str | None = None,
     gamma: float = 1.0,
     target: str | Sequence[str] | None = None,
     classifier: str | None = None,
@@ -109,10 +118,14 @@ def sample(
 ) -> SampleResult:
     """Sample ``num_samples`` molecules from a model (a :class:`LoadedModel`, a name or a path).
 
-    ``sampler`` defaults to ``remdm-loop`` for masked models, ``udlm`` and ``ar`` otherwise.
+    ``sampler`` defaults to ``remdm-loop`` for masked models, ``udlm`` and ``ar`` otherwise;
+    ``confidence``, ``loop_window`` and ``t_switch`` compose ReMDM schedules (see
+    :class:`~moldiff.samplers.SamplerOptions`); options left None take the sampler's defaults.
     ``guidance`` (``cfg``, ``cbg``, ``cbg-taylor``, ``fudge``) steers toward ``target`` with strength
     ``gamma``; classifiers are found under ``guidance/<target>/<process>`` unless ``classifier``
-    names one (see :mod:`moldiff.guidance`).
+    names one (see :mod:`moldiff.guidance`). ``top_k`` (cbg, fudge) scores only the ``k`` most
+    probable tokens. ``preset`` (see :mod:`moldiff.presets`, e.g. ``paper-rings-cbg``) sets the
+    guidance, target and sampler settings of the ReMDM paper; explicit sampler options override it.
     """
     if num_samples < 1:
         raise MoldiffError(f"num_samples must be at least 1, not {num_samples}")
@@ -125,12 +138,18 @@ def sample(
         model.network.to(device)
     if model.kind == "classifier":
         raise MoldiffError(f"{model.path} is a guidance classifier, not a generative model")
+    settings = apply_preset(preset, dict(
+        sampler=sampler, eta=eta, t_on=t_on, t_off=t_off, alpha_on=alpha_on, confidence=confidence,
+        loop_window=loop_window, t_switch=t_switch, guidance=guidance, target=target,
+    ))
+    guidance, target = settings.pop("guidance", None) or "none", settings.pop("target", None)
     denoiser, targets = guided_denoiser(model, guidance, gamma, target, classifier, top_k)
     oracle_names = list(dict.fromkeys([*oracle_names, *(t.oracle for t in targets)]))
     default_sampler = {"masked": "remdm-loop", "uniform": "udlm", "autoregressive": "ar"}[denoiser.kind]
+    settings["sampler"] = settings.get("sampler") or default_sampler
     options = SamplerOptions(
-        sampler=sampler or default_sampler, steps=steps, schedule=schedule, eta=eta, t_on=t_on, t_off=t_off,
-        alpha_on=alpha_on, top_p=top_p, temperature=temperature, seed=seed, skip_unchanged=skip_unchanged,
+        steps=steps, schedule=schedule, top_p=top_p, temperature=temperature, seed=seed, skip_unchanged=skip_unchanged,
+        **{k: v for k, v in settings.items() if v is not None},
     ).validate(denoiser.kind)
 
     batches = [min(batch_size, num_samples - start) for start in range(0, num_samples, batch_size)]
@@ -146,7 +165,8 @@ def sample(
             network_seconds += out.network_seconds
     seconds = time.perf_counter() - start
     table = decode_table(model, torch.cat(tokens), reference, oracle_names)
-    return SampleResult(table, options, str(model.path), seconds, evaluations, network_seconds, reference, targets)
+    return SampleResult(table, options, str(model.path), seconds, evaluations, network_seconds, reference, targets,
+                        getattr(denoiser, "classifier_passes", 0), guidance)
 
 
 def _target_names(target: str | Sequence[str] | None) -> list[str]:
@@ -161,6 +181,7 @@ def guided_denoiser(model: LoadedModel, guidance: str, gamma: float, target: str
     """The model as a denoiser, wrapped for guidance; and the targets guided toward."""
     base = ModelDenoiser(model)
     check_guidance(guidance, gamma, base.kind)
+    check_top_k(top_k, guidance, base)
     names = _target_names(target)
     if guidance == "none":
         return base, [load_target(n) for n in names]
@@ -182,7 +203,7 @@ def guided_denoiser(model: LoadedModel, guidance: str, gamma: float, target: str
     clf = _load_classifier(model, names[0], process, classifier, base.device)
     if guidance == "fudge":
         return FudgeDenoiser(base, PrefixClassifier(clf), gamma, top_k), [wanted]
-    return CBGDenoiser(base, ModelClassifier(clf), gamma, taylor=guidance == "cbg-taylor"), [wanted]
+    return CBGDenoiser(base, ModelClassifier(clf), gamma, taylor=guidance == "cbg-taylor", top_k=top_k), [wanted]
 
 
 def _load_classifier(model: LoadedModel, target: str, process: str, path: str | None, device) -> LoadedModel:

@@ -76,10 +76,20 @@ def test_cli_sample_writes_rows_and_prints_a_summary(models, run_cli):
     (["--sampler", "remdm-loop", "--t-on", "0.1", "--t-off", "0.2"], "t_off < t_on"),
     (["--steps", "0"], "steps must be at least 1"),
     (["--top-p", "1.5"], "top_p must be in (0, 1]"),
+    (["--preset", "paper-magic"], "unknown preset 'paper-magic': choose one of paper-rings-cfg, paper-rings-cbg, paper-qed-cfg, paper-qed-cbg"),
+    (["--preset", "paper-rings-cfg", "--guidance", "cbg"], "preset 'paper-rings-cfg' is for --guidance cfg, not cbg"),
+    (["--preset", "paper-rings-cfg", "--target", "qed"], "preset 'paper-rings-cfg' is for --target rings, not qed"),
+    (["--guidance", "cbg", "--target", "rings", "--top-k", "0"], "--top-k must be between 1 and"),
+    (["--guidance", "cbg", "--target", "rings", "--top-k", "99"], "--top-k must be between 1 and"),
+    (["--guidance", "cfg", "--target", "rings", "--top-k", "5"], "--top-k applies to cbg on masked models and to fudge"),
+    (["--sampler", "mdlm", "--loop-window"], "the loop window needs a remasking schedule"),
+    (["--sampler", "mdlm", "--confidence"], "confidence weighting needs a remasking schedule"),
+    (["--sampler", "remdm-loop", "--switch", "0.5"], "a switch time needs"),
 ])
 def test_cli_sample_bad_input(models, run_cli, args, message):
     result = run_cli("sample", "--model", models["mdlm"], *args, "--out", "out.csv", expect=2)
     assert message in result.output and "Traceback" not in result.output
+    assert len(result.output.strip().splitlines()) == 1
     assert not Path("out.csv").exists()
 
 
@@ -98,7 +108,7 @@ def test_guided_sampling_runs_with_every_fitting_combination(models, kind, guida
     model = moldiff.load(models[kind])
     n, steps = (4, 4) if guidance == "cbg" else (12, 8)  # exact CBG scores L x N substitutions per row and step
     result = model.sample(n, sampler=sampler, steps=steps, batch_size=12, guidance=guidance, gamma=2.0, target="rings",
-                          classifier=classifier, top_k=5, progress=False)
+                          classifier=classifier, top_k=5 if guidance in ("cbg", "fudge") else None, progress=False)
     metrics = result.metrics()
     assert "rings" in metrics["targets"] and 0.0 <= metrics["targets"]["rings"]["hit_fraction_valid"] <= 1.0 or metrics["valid"] == 0
     unguided = model.sample(n, sampler=sampler, steps=steps, batch_size=12, progress=False).to_dataframe()
@@ -130,3 +140,32 @@ def test_cli_guided_sample_reports_the_target(models, run_cli):
     assert "rings: rings > 3" in result.stdout and "cfg gamma 2 toward rings" in result.stdout
     bad = run_cli("sample", "--model", models["mdlm"], "--guidance", "fudge", "--target", "rings", "--out", "x.csv", expect=2)
     assert "does not fit mdlm models" in bad.output and not Path("x.csv").exists()
+
+
+def test_presets_hold_the_paper_settings():
+    from moldiff.presets import PRESETS
+
+    assert {name: (p.guidance, p.target, p.sampler) for name, p in PRESETS.items()} == {
+        "paper-rings-cfg": ("cfg", "rings", dict(sampler="remdm-rescale", eta=0.9, confidence=True, loop_window=True, t_on=0.25, t_off=0.125)),
+        "paper-rings-cbg": ("cbg", "rings", dict(sampler="remdm-rescale", eta=0.9, confidence=True)),
+        "paper-qed-cfg": ("cfg", "qed", dict(sampler="remdm-rescale", eta=0.1, confidence=True, t_switch=0.1)),
+        "paper-qed-cbg": ("cbg", "qed", dict(sampler="remdm-rescale", eta=1.0, confidence=True, t_switch=0.5)),
+    }
+
+
+@pytest.mark.parametrize("preset", ["paper-rings-cfg", "paper-rings-cbg"])
+def test_api_preset_sets_guidance_and_sampler_and_explicit_options_win(models, preset):
+    model = moldiff.load(models["mdlm"])
+    result = model.sample(3, steps=4, preset=preset, classifier=str(models["rings/mask"]), progress=False)
+    options = result.options
+    assert result.guidance == preset.split("-")[-1] and [t.name for t in result.targets] == ["rings"]
+    assert (options.sampler, options.eta, options.confidence) == ("remdm-rescale", 0.9, True)
+    assert options.loop_window == (preset == "paper-rings-cfg")
+    assert (options.t_on, options.t_off) == ((0.25, 0.125) if preset == "paper-rings-cfg" else (0.55, 0.05))
+    override = model.sample(3, steps=4, preset=preset, eta=0.5, classifier=str(models["rings/mask"]), progress=False)
+    assert override.options.eta == 0.5 and override.options.confidence
+
+
+def test_cli_help_lists_the_presets(run_cli):
+    out = run_cli("sample", "--help").stdout
+    assert all(name in out for name in ("paper-rings-cfg", "paper-rings-cbg", "paper-qed-cfg", "paper-qed-cbg"))
