@@ -284,7 +284,7 @@ def generate(
     out = GenerateResult(
         table, first.options, first.model, sum(r.seconds for r in results), sum(r.evaluations for r in results),
         sum(r.network_seconds for r in results), first.reference, first.targets,
-        requested=num_samples, keep=keep, where=conditions, passed=passed, rounds=len(results), seeds=seeds,
+        sum(r.classifier_passes for r in results), first.guidance, requested=num_samples, keep=keep, where=conditions, passed=passed, rounds=len(results), seeds=seeds,
     )
     if not out.complete:
         log.warning(out.message())

@@ -141,3 +141,10 @@ def test_pipeline_example_writes_sdf_with_property_fields(tiny, repo, monkeypatc
     assert len(molecules) == 6 and all(m is not None for m in molecules)
     assert all(float(m.GetProp("qed")) > 0.2 and m.HasProp("sa") and m.HasProp("logp") for m in molecules)
     assert "6 candidates" in capsys.readouterr().out
+
+
+def test_generated_result_keeps_the_guidance_and_classifier_passes():
+    model = moldiff.load("qm9-smiles-mdlm")
+    result = model.sample(4, steps=4, guidance="cbg", target="rings", gamma=1.0, progress=False)
+    assert result.guidance == "cbg" and result.classifier_passes > 0
+    assert moldiff.load("qm9-smiles-mdlm").sample(4, steps=4, preset="paper-rings-cfg", progress=False).guidance == "cfg"
