@@ -77,10 +77,14 @@ class LoadedModel:
         t_on: float | None = None,
         t_off: float | None = None,
         alpha_on: float | None = None,
+        confidence: bool | None = None,
+        loop_window: bool | None = None,
+        t_switch: float | None = None,
+        preset: str | None = None,
         top_p: float | None = None,
         temperature: float | None = None,
         schedule: str | None = None,
-        guidance: str = "none",
+        guidance: str | None = None,
         gamma: float = 1.0,
         target: str | list[str] | None = None,
         classifier: str | None = None,
@@ -99,7 +103,8 @@ class LoadedModel:
         ``where`` (``"qed>0.5,sa<4"``) sample in seeded rounds until ``num_samples`` molecules pass
         or ``max_samples`` (default 10 x ``num_samples``) are generated. Sampler settings left at
         None take the model's recommended values (its config's ``sampling`` record), else the
-        defaults of :func:`moldiff.sampling.sample`. ``seed=None`` draws a seed and reports it.
+        defaults of :func:`moldiff.sampling.sample`; a ``preset`` (the ReMDM paper's settings, see
+        :mod:`moldiff.presets`) replaces the recommendation. ``seed=None`` draws a seed and reports it.
         """
         from .generate import generate
 
