@@ -206,13 +206,19 @@ def guided_denoiser(model: LoadedModel, guidance: str, gamma: float, target: str
     return CBGDenoiser(base, ModelClassifier(clf), gamma, taylor=guidance == "cbg-taylor", top_k=top_k), [wanted]
 
 
+def classifier_folder(target: str, process: str, representation: str) -> str:
+    """Where a classifier lives under ``guidance/``: ``TARGET/PROCESS`` for SMILES, ``TARGET/PROCESS-REPRESENTATION`` otherwise."""
+    return f"{target}/{process}" if representation == "smiles" else f"{target}/{process}-{representation}"
+
+
 def _load_classifier(model: LoadedModel, target: str, process: str, path: str | None, device) -> LoadedModel:
-    location = path or find_asset("guidance", f"{target}/{process}")
+    representation = model.config["representation"]
+    folder = classifier_folder(target, process, representation)
+    location = path or find_asset("guidance", folder)
     if location is None:
-        representation = model.config["representation"]
         raise MoldiffError(
-            f"no {process} classifier for target '{target}': train one with `moldiff train-classifier --target {target} "
-            f"--process {process} --representation {representation} --out guidance/{target}/{process}`"
+            f"no {process} classifier for target '{target}' on {representation}: train one with `moldiff train-classifier "
+            f"--target {target} --process {process} --representation {representation} --out guidance/{folder}`"
         )
     clf = load(location, device=device)
     if clf.kind != "classifier" or clf.process != process:

@@ -33,6 +33,7 @@ from .guidance import CLASSIFIER_PROCESS, check_guidance
 from .io import atomic_write, check_writable, read_json, write_json
 from .modelfile import read_config, resolve_model_path
 from .samplers import SAMPLER_KIND
+from .sampling import classifier_folder
 from .targets import load_target
 
 #: The papers' QM9 points (ALGORITHMS.md section 5), shipped as a CSV for plot overlays.
@@ -133,7 +134,8 @@ def weights_used(point: Point) -> dict[str, str]:
     config = read_config(resolve_model_path(point.model))
     used = {point.model: config["weights"]["sha256"]}
     if point.guidance in ("cbg", "cbg-taylor", "fudge"):
-        name = dict(point.options).get("classifier") or f"{point.target}/{CLASSIFIER_PROCESS[DENOISER_KINDS[config['kind']]]}"
+        process = CLASSIFIER_PROCESS[DENOISER_KINDS[config["kind"]]]
+        name = dict(point.options).get("classifier") or classifier_folder(point.target, process, config["representation"])
         used[name] = read_config(resolve_model_path(name))["weights"]["sha256"]
     return used
 
