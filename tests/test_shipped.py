@@ -18,7 +18,7 @@ from moldiff.targets import load_target
 REPO = Path(__file__).resolve().parents[1]
 MODELS = {"qm9-smiles-mdlm": ("mdlm", "smiles"), "qm9-smiles-udlm": ("udlm", "smiles"),
           "qm9-smiles-ar": ("ar", "smiles"), "qm9-selfies-mdlm": ("mdlm", "selfies")}
-CLASSIFIERS = [f"{target}/{process}" for target in ("rings", "qed") for process in ("mask", "uniform", "prefix")]
+CLASSIFIERS = [f"{target}/{process}" for target in ("rings", "qed") for process in ("mask", "uniform", "prefix", "mask-selfies")]
 SAMPLERS = {"mdlm": ("mdlm", "remdm-cap", "remdm-rescale", "remdm-conf", "remdm-loop"), "udlm": ("udlm",), "ar": ("ar",)}
 GUIDANCE = {"mdlm": ("cfg", "cbg", "cbg-taylor"), "udlm": ("cfg", "cbg", "cbg-taylor"), "ar": ("cfg", "fudge")}
 SHIPPED = [REPO / "models" / name for name in MODELS] + [REPO / "guidance" / name for name in CLASSIFIERS]
@@ -56,8 +56,7 @@ def test_shipped_model_is_what_its_name_says_and_samples_with_every_sampler(load
 
 
 def _fitting_guidance(name: str) -> tuple[str, ...]:
-    kind, representation = MODELS[name]
-    return GUIDANCE[kind] if representation == "smiles" else ("cfg",)  # the shipped classifiers read SMILES
+    return GUIDANCE[MODELS[name][0]]
 
 
 @pytest.mark.parametrize("name,guidance", [(name, g) for name in MODELS for g in _fitting_guidance(name)])
@@ -69,16 +68,19 @@ def test_shipped_model_samples_with_every_guidance_and_target(loaded, name, guid
         assert len(result.table) == n and [t.name for t in result.targets] == [target]
 
 
-def test_smiles_classifiers_refuse_the_selfies_model_clearly(loaded):
+def test_selfies_model_finds_its_own_classifier_and_refuses_a_smiles_one_clearly(loaded):
+    result = loaded["qm9-selfies-mdlm"].sample(2, steps=4, guidance="cbg-taylor", target="rings", progress=False)
+    assert result.guidance == "cbg-taylor"
     with pytest.raises(moldiff.MoldiffError, match="trained on another vocabulary"):
-        loaded["qm9-selfies-mdlm"].sample(2, steps=4, guidance="cbg-taylor", target="rings", progress=False)
+        loaded["qm9-selfies-mdlm"].sample(2, steps=4, guidance="cbg-taylor", target="rings", classifier="rings/mask", progress=False)
 
 
 @pytest.mark.parametrize("name", CLASSIFIERS)
 def test_shipped_classifier_matches_its_folder_and_target(loaded, name):
-    target_name, process = name.split("/")
+    target_name, folder = name.split("/")
+    process, _, representation = folder.partition("-")
     classifier, target = loaded[name], load_target(target_name)
-    assert (classifier.kind, classifier.process, classifier.config["representation"]) == ("classifier", process, "smiles")
+    assert (classifier.kind, classifier.process, classifier.config["representation"]) == ("classifier", process, representation or "smiles")
     (recorded,) = classifier.targets
     assert (recorded.name, recorded.oracle, recorded.direction, recorded.threshold) == (
         target.name, target.oracle, target.direction, target.threshold)
