@@ -196,7 +196,9 @@ def score(source: str, oracles: str, out: Path, workers: int | None) -> None:
 def evaluate(generated: str, reference: str, oracles: str, targets: str, fcd: bool, fcd_reference: str, out: Path) -> None:
     """Validity, uniqueness, novelty, properties (and FCD) of GENERATED molecules.
 
-    GENERATED is a file or data set spec; every row counts, invalid or empty SMILES as invalid.
+    GENERATED is a file or data set spec; every row counts: invalid SMILES, blank lines of a .smi
+    file, empty fields of a .csv file and SD records without atoms count as invalid molecules
+    (blank lines after the last molecule are not rows).
     """
     from .data import read_spec
     from .io import check_writable, write_json
@@ -208,7 +210,7 @@ def evaluate(generated: str, reference: str, oracles: str, targets: str, fcd: bo
     parse_oracles(oracles)
     target_list = parse_targets(targets) if targets else []
     check_writable(out, (".json",))
-    strings = read_spec(generated)["smiles"].tolist()
+    strings = read_spec(generated, keep_blank=True)["smiles"].tolist()
     metrics = evaluate_molecules(
         strings, reference=reference, oracles=oracles, targets=target_list, fcd=fcd, fcd_reference=fcd_reference
     )

@@ -93,11 +93,12 @@ def parse_spec(spec: str) -> tuple[str, str | None] | None:
     return name, split or None
 
 
-def read_spec(spec: str) -> pd.DataFrame:
-    """Rows of a data set spec as a DataFrame with a ``smiles`` column, unvalidated for files."""
+def read_spec(spec: str, keep_blank: bool = False) -> pd.DataFrame:
+    """Rows of a data set spec as a DataFrame with a ``smiles`` column, unvalidated for files
+    (``keep_blank``: see :func:`moldiff.io.read_molecule_file`)."""
     parsed = parse_spec(spec)
     if parsed is None:
-        return read_molecule_file(spec)
+        return read_molecule_file(spec, keep_blank)
     smiles = load_split(*parsed)
     return pd.DataFrame({"smiles": smiles}, index=pd.Index(range(1, len(smiles) + 1), name="line"))
 

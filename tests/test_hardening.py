@@ -1,0 +1,135 @@
+"""Issue 13: no silent data loss, no misleading numbers, no tracebacks.
+
+Each test names the item of the issue it covers. Models are tiny and trained for a few steps: the
+tests check what is written, refused and recorded, not sample quality.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+import moldiff
+from moldiff.data import load_split
+from moldiff.errors import MoldiffError
+from moldiff.trainconfig import TrainConfig
+from moldiff.training import train
+
+FEW = dict(preset="tiny", max_steps=3, batch_size=16, warmup_steps=1, val_every=3, checkpoint_every=3)
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory) -> dict[str, Path]:
+    """A tiny MDLM conditioned on rings, a mask classifier for rings and an AR model (3 steps each)."""
+    root = tmp_path_factory.mktemp("hardening")
+    data = root / "mols.smi"
+    data.write_text("\n".join(load_split("qm9", "train")[:400]) + "\n")
+    paths = {"data": data}
+    for kind in ("mdlm", "ar"):
+        train(TrainConfig(kind=kind, out=str(root / kind), targets=["rings"], data=str(data), **FEW), progress=False)
+        paths[kind] = root / kind
+    out = root / "guidance" / "rings" / "mask"
+    train(TrainConfig(kind="classifier", process="mask", out=str(out), targets=["rings"], data=str(data), **FEW), progress=False)
+    paths["rings/mask"] = out
+    return paths
+
+
+def _one_line_error(result, expected: str) -> None:
+    lines = result.stderr.strip("\n").splitlines()
+    assert len(lines) == 1 and lines[0].startswith("Error: "), result.stderr
+    assert expected in lines[0], lines[0]
+    assert "Traceback" not in result.output
+
+
+# --- 1: evaluate counts every generated row ---------------------------------------------------
+@pytest.mark.parametrize("suffix", [".smi", ".csv", ".jsonl", ".sdf"])
+def test_1_sample_output_round_trips_through_evaluate_with_its_invalid_rows(trained, run_cli, suffix):
+    out = f"samples{suffix}"
+    run_cli("sample", "--model", trained["mdlm"], "-n", "16", "--steps", "4", "--out", out)
+    run_cli("sample", "--model", trained["mdlm"], "-n", "16", "--steps", "4", "--out", "reference.csv")
+    table = pd.read_csv("reference.csv")
+    assert (~table["valid"]).any(), "a 3-step model should produce some invalid molecules"
+    run_cli("evaluate", out, "--oracles", "rings", "--out", "m.json")
+    metrics = json.loads(Path("m.json").read_text())
+    assert metrics["n"] == 16
+    assert metrics["valid"] == int(table["valid"].sum())
+
+
+def test_1_evaluate_counts_blank_lines_and_empty_csv_fields_as_invalid(run_cli, tmp_path):
+    (tmp_path / "g.smi").write_text("CCO\n\nc1ccccc1\n\n", encoding="utf-8")
+    (tmp_path / "g.csv").write_text("smiles\nCCO\n\nc1ccccc1\n\n", encoding="utf-8")
+    for name in ("g.smi", "g.csv"):
+        run_cli("evaluate", name, "--oracles", "rings", "--out", "m.json")
+        metrics = json.loads(Path("m.json").read_text())
+        assert (metrics["n"], metrics["valid"]) == (3, 2), name  # the blank line inside counts, trailing ones do not
+    assert "blank" in run_cli("evaluate", "--help").stdout
+
+
+# --- 2: a target must be the one the model was trained on -------------------------------------
+def _shadow_rings(oracle: str = "logp", threshold: float = 1.113) -> None:
+    path = Path("guidance/rings/target.toml")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(f'name = "rings"\noracle = "{oracle}"\ndirection = "above"\nthreshold = {threshold}\n')
+
+
+def test_2_a_shadowing_target_that_differs_from_the_classifiers_is_refused(trained):
+    _shadow_rings()
+    model = moldiff.load(trained["mdlm"])
+    with pytest.raises(MoldiffError, match=r"rings.*trained on rings > 3.*logp > 1\.113"):
+        model.sample(2, steps=2, guidance="cbg-taylor", target="rings", classifier=str(trained["rings/mask"]), progress=False)
+    with pytest.raises(MoldiffError, match=r"rings.*trained on rings > 3.*logp > 1\.113"):
+        model.sample(2, steps=2, guidance="cfg", target="rings", progress=False)
+
+
+def test_2_the_same_target_definition_is_accepted(trained):
+    _shadow_rings("rings", 3.0)
+    model = moldiff.load(trained["mdlm"])
+    result = model.sample(2, steps=2, guidance="cbg-taylor", target="rings", classifier=str(trained["rings/mask"]), progress=False)
+    assert [t.oracle for t in result.targets] == ["rings"]
+
+
+def test_2_target_list_shows_shadowed_targets_and_their_sources(run_cli, repo):
+    _shadow_rings()
+    out = run_cli("target", "list").stdout
+    lines = [line for line in out.splitlines() if line.split() and line.split()[0] == "rings"]
+    assert len(lines) == 2, out
+    assert "logp" in lines[0] and str(Path.cwd() / "guidance" / "rings" / "target.toml") in lines[0]
+    assert "shadowed" in lines[1] and str(repo / "guidance" / "rings" / "target.toml") in lines[1]
+
+
+# --- 3: no validation NLL from a split too small to measure it -------------------------------
+def test_3_a_tiny_data_file_records_no_validation_and_says_so(tmp_path, caplog):
+    data = tmp_path / "few.smi"
+    data.write_text("\n".join(load_split("qm9", "train")[:8]) + "\n")
+    train(TrainConfig(kind="mdlm", out="run", data=str(data), **FEW), progress=False)
+    config = json.loads(Path("run/config.json").read_text())
+    assert config["validation"] == {}
+    assert "no validation" in config["data"]["validation"]
+    assert any("no validation" in r.getMessage() for r in caplog.records)
+
+
+def test_3_a_file_too_small_for_a_training_split_is_an_error(tmp_path):
+    data = tmp_path / "one.smi"
+    data.write_text("CCO\n")
+    with pytest.raises(MoldiffError, match="too few molecules"):
+        train(TrainConfig(kind="mdlm", out="run", data=str(data), **FEW), progress=False)
+    assert not Path("run").exists()
+
+
+# --- 4: FCD says when it is unreliable or missing ----------------------------------------------
+def test_4_fcd_on_few_molecules_warns_and_a_missing_fcd_says_why(run_cli, tmp_path):
+    reference = tmp_path / "ref.smi"
+    reference.write_text("\n".join(load_split("qm9", "test")[:20]) + "\n")
+    (tmp_path / "three.smi").write_text("CCO\nc1ccccc1\nCCN\n")
+    (tmp_path / "one.smi").write_text("CCO\nxyz\n")
+    result = run_cli("evaluate", "three.smi", "--fcd", "--fcd-reference", reference, "--out", "m.json")
+    fcd = json.loads(Path("m.json").read_text())["fcd"]
+    assert fcd["value"] is not None and "3 valid molecules" in fcd["warning"]
+    assert "FCD" in result.stderr and "3 valid molecules" in result.stderr
+    result = run_cli("evaluate", "one.smi", "--fcd", "--fcd-reference", reference, "--out", "m.json")
+    fcd = json.loads(Path("m.json").read_text())["fcd"]
+    assert fcd["value"] is None and "at least 2 valid molecules" in fcd["reason"]
+    assert "at least 2 valid molecules" in result.stdout + result.stderr
