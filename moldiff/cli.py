@@ -104,7 +104,12 @@ def data_info(dataset: str) -> None:
     for column in ("target", "oracle", "label", "percentile", "positive fraction", "computed on"):
         targets.add_column(column)
     for name, path in available_targets().items():
-        target = read_target(path)
+        try:
+            target = read_target(path)
+        except MoldiffError as exc:
+            log.warning("%s", exc)
+            targets.add_row(name, "unreadable", "", "", "", str(path))
+            continue
         computed = target.computed
         same_data = computed.get("data_sha256") == info["data_sha256"]
         where = f"{computed.get('data', '?')}" + ("" if same_data else " (other data)")
@@ -228,13 +233,20 @@ def target() -> None:
 
 @target.command("list")
 def target_list() -> None:
-    """List the available targets and where their files are."""
-    from .targets import available_targets, read_target
+    """List the targets and where their files are, shadowed ones too (an earlier root wins:
+    $MOLDIFF_HOME, then the current directory, then the shipped ones); unreadable files are named."""
+    from .targets import read_target, target_files
 
-    for name, path in available_targets().items():
-        t = read_target(path)
-        sign = ">" if t.direction == "above" else "<"
-        click.echo(f"{name:12s} {t.oracle} {sign} {t.threshold:.4g}   {path}")
+    for name, path, shadowed_by in target_files():
+        try:
+            t = read_target(path)
+        except MoldiffError as exc:
+            log.warning("%s", exc)
+            rule = "unreadable"
+        else:
+            rule = f"{t.oracle} {'>' if t.direction == 'above' else '<'} {t.threshold:.4g}"
+        shadowed = f"   (shadowed by {shadowed_by})" if shadowed_by else ""
+        click.echo(f"{name:12s} {rule:20s} {path}{shadowed}")
 
 
 @target.command("create")

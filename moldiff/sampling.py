@@ -34,7 +34,7 @@ from .metrics import evaluate, load_reference
 from .modelfile import LoadedModel, load
 from .oracles import parse_oracles, score
 from .samplers import SamplerOptions, progress_total, run_sampler
-from .targets import Target, load_target
+from .targets import Target, available_targets, check_trained_target, load_target, read_target
 
 DEFAULT_ORACLES = ("rings", "qed")
 
@@ -172,6 +172,10 @@ def guided_denoiser(model: LoadedModel, guidance: str, gamma: float, target: str
         if missing:
             known = ", ".join(model.target_names) or "none (train with --targets)"
             raise MoldiffError(f"the model was not trained with target '{missing[0]}' for cfg; its targets: {known}")
+        local = available_targets()
+        for recorded in model.targets:
+            if recorded.name in names and recorded.name in local:
+                check_trained_target(recorded, read_target(local[recorded.name]), f"the model {model.path}")
         null = torch.tensor([model.network.null_labels], device=base.device)
         labels = torch.tensor([[1 if t in names else n for t, n in zip(model.target_names, model.network.null_labels)]], device=base.device)
         return CFGDenoiser(base, labels, null, gamma), [t for t in model.targets if t.name in names]
@@ -180,6 +184,7 @@ def guided_denoiser(model: LoadedModel, guidance: str, gamma: float, target: str
     wanted = load_target(names[0])
     process = CLASSIFIER_PROCESS[base.kind]
     clf = _load_classifier(model, names[0], process, classifier, base.device)
+    check_trained_target(clf.targets[0], wanted, f"the classifier {clf.path}")
     if guidance == "fudge":
         return FudgeDenoiser(base, PrefixClassifier(clf), gamma, top_k), [wanted]
     return CBGDenoiser(base, ModelClassifier(clf), gamma, taylor=guidance == "cbg-taylor"), [wanted]

@@ -133,3 +133,14 @@ def test_4_fcd_on_few_molecules_warns_and_a_missing_fcd_says_why(run_cli, tmp_pa
     fcd = json.loads(Path("m.json").read_text())["fcd"]
     assert fcd["value"] is None and "at least 2 valid molecules" in fcd["reason"]
     assert "at least 2 valid molecules" in result.stdout + result.stderr
+
+
+# --- 23: one bad target file does not hide the others -----------------------------------------
+def test_23_target_list_and_data_info_name_a_bad_target_file_and_list_the_others(run_cli):
+    bad = Path("guidance/broken/target.toml")
+    bad.parent.mkdir(parents=True)
+    bad.write_text("oracle = \n")
+    for args in (("target", "list"), ("data", "info")):
+        result = run_cli(*args)
+        assert "rings" in result.stdout and "qed" in result.stdout
+        assert str(bad.resolve()) in result.stderr.replace("\n", "") or "broken/target.toml" in result.stderr
