@@ -67,6 +67,8 @@ from .tokenizers import MASK_ID, Tokenizer, tokenizer_class
 from .trainconfig import RESUMABLE_CHANGES, TRAIN_CONFIG_FILE, TrainConfig
 
 log = logging.getLogger("moldiff")
+#: Fewer validation molecules than this give no validation metrics (one noise draw per molecule is no estimate).
+MIN_VALIDATION_MOLECULES = 16
 
 # --- data -----------------------------------------------------------------------------------
 @dataclass
@@ -99,8 +101,6 @@ def prepare_training_data(config: TrainConfig, progress: bool = True) -> Trainin
         table = split_molecules(molecules.smiles)
         train = table.loc[table["split"] == "train", "smiles"].tolist()
         valid = table.loc[table["split"] == "valid", "smiles"].tolist()
-        if not valid:
-            valid = train[: max(1, len(train) // 20)]
         tokenizer = tokenizer_class(config.representation).build(train + valid, config.max_length, progress=progress)
         record = {"spec": config.data, "sha256": sha256_text("\n".join(molecules.smiles)),
                   "invalid_skipped": molecules.n_invalid}
@@ -110,9 +110,14 @@ def prepare_training_data(config: TrainConfig, progress: bool = True) -> Trainin
         if encoded.n_skipped:
             reasons = ", ".join(f"{n} {why}" for why, n in encoded.skipped.items())
             log.warning("%s split: skipped %d of %d molecules (%s)", split_name, encoded.n_skipped, len(smiles), reasons)
-        if len(encoded.kept) == 0:
-            raise MoldiffError(f"no molecule of the {split_name} split fits max_length {config.max_length}")
         kept = [smiles[i] for i in encoded.kept]
+        if split_name == "valid" and len(kept) < MIN_VALIDATION_MOLECULES:
+            record["validation"] = (f"no validation: the validation split holds {len(kept)} molecules, fewer than "
+                                    f"{MIN_VALIDATION_MOLECULES} (it is 5% of the data; give at least "
+                                    f"{20 * MIN_VALIDATION_MOLECULES} molecules to validate)")
+            log.warning("%s: %s", config.data, record["validation"])
+        elif not kept:
+            raise MoldiffError(f"no molecule of the {split_name} split fits max_length {config.max_length}")
         labels = np.zeros((len(kept), len(targets)), dtype=np.int64)
         for j, target in enumerate(targets):
             labels[:, j] = target.labels(score_persistent(kept, target.oracle, progress=progress))
@@ -471,6 +476,7 @@ def train(
         val_check_interval=min(config.val_every, config.max_steps), check_val_every_n_epoch=None,
         use_distributed_sampler=False, enable_progress_bar=progress, enable_model_summary=False,
         num_sanity_val_steps=0, log_every_n_steps=min(50, config.max_steps), max_epochs=-1,
+        limit_val_batches=None if "validation" not in data.record else 0,
     )
     if trainer.strategy.root_device.type == "cpu" and trainer.world_size > 1:
         torch.set_num_threads(max(1, available_cpus() // trainer.num_devices))  # oversubscribed OpenMP crawls
@@ -479,7 +485,7 @@ def train(
         write_json(asdict(config), out / TRAIN_CONFIG_FILE)
     trainer.fit(module, datamodule=MoleculeDataModule(data, config), ckpt_path=checkpoint)
     trainer.save_checkpoint(out / "checkpoints" / "last.ckpt")
-    validation = trainer.validate(module, datamodule=MoleculeDataModule(data, config), verbose=False)[0]
+    validation = {} if "validation" in data.record else trainer.validate(module, datamodule=MoleculeDataModule(data, config), verbose=False)[0]
     if not trainer.is_global_zero:
         return None
     export_model(module, data, config, trainer, validation)
