@@ -144,8 +144,9 @@ def data_prepare(source: Path, out_dir: Path, name: str) -> None:
 def data_export(spec: str, out: Path) -> None:
     """Write the molecules of a data set spec (e.g. qm9:test) to a file."""
     from .data import load_molecules
-    from .io import check_writable, write_table
+    from .io import check_not_input, check_writable, write_table
 
+    check_not_input(out, spec)
     check_writable(out)
     molecules = load_molecules(spec)
     written = write_table(molecules.table.reset_index(drop=True), out)
@@ -174,11 +175,12 @@ def score(source: str, oracles: str, out: Path, workers: int | None) -> None:
     string and one column per oracle.
     """
     from .data import load_molecules
-    from .io import check_writable, write_table
+    from .io import check_not_input, check_writable, write_table
     from .oracles import parse_oracles
     from .oracles import score as score_molecules
 
     names = parse_oracles(oracles)
+    check_not_input(out, source)
     check_writable(out)
     molecules = load_molecules(source)
     values = score_molecules(molecules.smiles, names, workers=workers)
@@ -446,11 +448,14 @@ def list_models() -> None:
 @click.argument("destination", type=click.Path(path_type=Path))
 @click.option("--dtype", type=click.Choice(["float16", "bfloat16", "float32"]), default="float16", show_default=True,
               help="Weight precision on disk (upcast to float32 when loaded).")
-def export_model_command(source: str, destination: Path, dtype: str) -> None:
-    """Copy a trained model (a run directory or a model name) into DESTINATION, e.g. models/NAME."""
+@click.option("--force", is_flag=True, help="Replace the model in an existing, non-empty DESTINATION.")
+def export_model_command(source: str, destination: Path, dtype: str, force: bool) -> None:
+    """Copy a trained model (a run directory or a model name) into DESTINATION, e.g. models/NAME,
+    with a model card (README.md) rendered from its record. An existing DESTINATION that is not
+    empty is refused unless --force is given."""
     from .modelfile import WEIGHTS_FILE, export_model
 
-    export_model(source, destination, dtype)
+    export_model(source, destination, dtype, force=force)
     click.echo(f"{source} -> {destination} ({(destination / WEIGHTS_FILE).stat().st_size / 1e6:.2f} MB, {dtype})")
 
 

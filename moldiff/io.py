@@ -203,6 +203,13 @@ def check_writable(path: str | Path, allowed: tuple[str, ...] = TABLE_FORMATS) -
     return path
 
 
+def check_not_input(out: str | Path, source: str | Path) -> None:
+    """Refuse an output path that names the input file: writing it would destroy the input."""
+    out, source = Path(out), Path(source)
+    if source.exists() and out.resolve() == source.resolve():
+        raise MoldiffError(f"--out {out} is the input file {source}: writing it would overwrite the input; choose another --out")
+
+
 @contextlib.contextmanager
 def atomic_write(path: str | Path, mode: str = "w") -> Iterator[IO[Any]]:
     """Open a temporary file beside ``path``; on success it replaces ``path``, on error it vanishes."""

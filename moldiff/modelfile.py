@@ -197,12 +197,23 @@ def load(name_or_path: str | Path, device: str | torch.device = "cpu") -> Loaded
     return LoadedModel(directory, config, network, tokenizer, targets)
 
 
-def export_model(source: str | Path, destination: str | Path, dtype: str = "float16") -> Path:
-    """Copy the model at ``source`` (e.g. a training run) into ``destination`` with weights in ``dtype``.
+def export_model(source: str | Path, destination: str | Path, dtype: str = "float16", force: bool = False) -> Path:
+    """Copy the model at ``source`` (e.g. a training run) into ``destination`` with weights in ``dtype``,
+    and render its model card (``README.md``) there.
 
     The record (training, data, validation) is kept; half-precision weights halve the size and are
-    upcast to float32 on :func:`load`. Other files in ``destination`` (a model card) are left alone.
+    upcast to float32 on :func:`load`. A ``destination`` that exists and is not empty is refused
+    unless ``force`` (then its model files and card are replaced; other files are left alone).
     """
+    from .modelcard import write_card
+
+    destination = Path(destination)
+    if destination.exists() and not destination.is_dir():
+        raise MoldiffError(f"{destination} is a file: give a directory for the model")
+    if destination.is_dir() and any(destination.iterdir()) and not force:
+        raise MoldiffError(f"{destination} already exists and is not empty: add --force to replace the model in it, or choose another directory")
     model = load(source)
     record = {k: v for k, v in model.config.items() if k not in ("format", "version", "network", "weights")}
-    return save_model(destination, model.network, record, dtype)
+    save_model(destination, model.network, record, dtype)
+    write_card(destination, destination.name)
+    return destination

@@ -143,3 +143,33 @@ def test_23_target_list_and_data_info_name_a_bad_target_file_and_list_the_others
         result = run_cli(*args)
         assert "rings" in result.stdout and "qed" in result.stdout
         assert str(bad.resolve()) in result.stderr.replace("\n", "") or "broken/target.toml" in result.stderr
+
+
+# --- 6: an output path that is the input is refused -------------------------------------------
+@pytest.mark.parametrize("command", [["score", "x.csv", "--oracles", "rings"], ["data", "export", "x.csv"]])
+def test_6_output_that_is_the_input_is_refused(run_cli, command):
+    Path("x.csv").write_text("smiles\nCCO\nc1ccccc1\n")
+    before = Path("x.csv").read_bytes()
+    result = run_cli(*command, "--out", "./x.csv", expect=2)
+    _one_line_error(result, "is the input")
+    assert Path("x.csv").read_bytes() == before
+
+
+# --- 7, 13: export-model refuses to overwrite, writes the card, refuses a file -----------------
+def test_7_export_model_refuses_an_existing_destination_unless_forced_and_writes_a_card(trained, run_cli):
+    run_cli("export-model", trained["mdlm"], "mine")
+    card = Path("mine/README.md").read_text()
+    assert card.startswith("# mine") and "float16" in card
+    weights = Path("mine/weights.safetensors").read_bytes()
+    result = run_cli("export-model", trained["ar"], "mine", expect=2)
+    _one_line_error(result, "--force")
+    assert Path("mine/weights.safetensors").read_bytes() == weights
+    run_cli("export-model", trained["ar"], "mine", "--force", "--dtype", "float32")
+    assert moldiff.load("mine").kind == "ar" and "float32" in Path("mine/README.md").read_text()
+
+
+def test_13_export_model_to_a_file_is_a_one_line_error(trained, run_cli):
+    Path("afile").write_text("keep me")
+    result = run_cli("export-model", trained["mdlm"], "afile", expect=2)
+    _one_line_error(result, "afile is a file")
+    assert Path("afile").read_text() == "keep me"
