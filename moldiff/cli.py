@@ -171,10 +171,11 @@ def list_oracles() -> None:
 def score(source: str, oracles: str, out: Path, workers: int | None) -> None:
     """Score the molecules of IN (a file or data set spec) with property oracles.
 
-    Invalid SMILES are skipped with a warning; the output holds the canonical SMILES, the input
-    string and one column per oracle.
+    The output holds one row per input row, in input order, invalid SMILES and blank lines
+    included: its line (SDF: record) number, the canonical SMILES (empty if invalid), valid, the
+    input string, the input's other columns and one column per oracle (empty if invalid).
     """
-    from .data import load_molecules
+    from .data import describe_lines, molecule_rows
     from .io import check_not_input, check_writable, write_table
     from .oracles import parse_oracles
     from .oracles import score as score_molecules
@@ -182,14 +183,18 @@ def score(source: str, oracles: str, out: Path, workers: int | None) -> None:
     names = parse_oracles(oracles)
     check_not_input(out, source)
     check_writable(out)
-    molecules = load_molecules(source)
-    values = score_molecules(molecules.smiles, names, workers=workers)
-    table = molecules.table.reset_index(drop=True)
+    table = molecule_rows(source)
+    invalid = table.loc[~table["valid"], table.columns[0]].tolist()
+    if len(invalid) == len(table):
+        raise MoldiffError(f"{source} holds no valid SMILES ({len(table)} read, all invalid)")
+    if invalid:
+        log.warning("%s: %d invalid SMILES of %d kept as rows with valid False (%s)",
+                    source, len(invalid), len(table), describe_lines(invalid))
+    values = score_molecules(table["smiles"].tolist(), names, workers=workers)
     for name in names:
         table[name] = values[name].to_numpy()
     written = write_table(table, out)
-    skipped = f" ({molecules.n_invalid:,} invalid skipped)" if molecules.n_invalid else ""
-    click.echo(f"scored {len(molecules):,} molecules{skipped} with {', '.join(names)} -> {out} ({written:,} rows)")
+    click.echo(f"scored {len(table) - len(invalid):,} valid molecules of {len(table):,} rows with {', '.join(names)} -> {out} ({written:,} rows)")
 
 
 @cli.command()
@@ -322,7 +327,9 @@ def sample_command(model: str, num_samples: int, out: Path, **options) -> None:
 
     check_writable(out)
     result = sample(model, num_samples, **options)
-    written = write_table(result.table, out)
+    table = result.table.copy()
+    table.insert(0, "index", range(len(table)))  # each row's sample index, also in .smi and .sdf files
+    written = write_table(table, out)
     metrics = result.metrics()
     speed = metrics["speed"]
     console = _console()

@@ -153,6 +153,19 @@ def load_molecules(spec: str, progress: bool = True) -> Molecules:
     return Molecules(spec, clean, len(table), invalid_lines)
 
 
+def molecule_rows(spec: str, progress: bool = True) -> pd.DataFrame:
+    """Every row of a data set spec or file, in order, invalid ones included: the row's ``line``
+    (SDF: ``record``) number, its canonical ``smiles`` (empty if invalid), ``valid``, the ``input``
+    string, then the source's other columns. Blank lines count as invalid rows."""
+    table = read_spec(spec, keep_blank=True)
+    canonical = canonicalise_all(table["smiles"].tolist(), progress=progress)
+    rows = table.rename(columns={"smiles": "input"}).reset_index()
+    rows.insert(1, "smiles", [c or "" for c in canonical])
+    rows.insert(2, "valid", [c is not None for c in canonical])
+    rows.insert(3, "input", rows.pop("input"))
+    return rows
+
+
 def describe_lines(lines: list[int]) -> str:
     """``'lines 3, 7, 9 and 2 more'``: the first few line numbers of a list."""
     shown = ", ".join(str(n) for n in lines[:MAX_LISTED_LINES])

@@ -10,6 +10,7 @@ import json
 from pathlib import Path
 
 import pandas as pd
+from rdkit import Chem
 import pytest
 
 import moldiff
@@ -173,3 +174,37 @@ def test_13_export_model_to_a_file_is_a_one_line_error(trained, run_cli):
     result = run_cli("export-model", trained["mdlm"], "afile", expect=2)
     _one_line_error(result, "afile is a file")
     assert Path("afile").read_text() == "keep me"
+
+
+# --- 8: score keeps one row per input line; sample outputs carry the sample index ------------
+def test_8_score_keeps_every_row_in_input_order_with_valid_and_line_columns(run_cli):
+    Path("in.smi").write_text("CCO\nxyz\nCCO\n\nc1ccccc1\n")
+    run_cli("score", "in.smi", "--oracles", "rings", "--out", "o.csv")
+    table = pd.read_csv("o.csv", keep_default_na=False)
+    assert table["line"].tolist() == [1, 2, 3, 4, 5]
+    assert table["valid"].tolist() == [True, False, True, False, True]
+    assert table["input"].tolist() == ["CCO", "xyz", "CCO", "", "c1ccccc1"]
+    assert table["smiles"].tolist() == ["CCO", "", "CCO", "", "c1ccccc1"]
+    assert [float(v) for v in table["rings"].tolist()[::2]] == [0, 0, 1] and table["rings"].tolist()[1] == ""
+    api = moldiff.score(["CCO", "xyz", "CCO", "", "c1ccccc1"], "rings", progress=False)
+    assert len(api) == len(table)
+
+
+@pytest.mark.parametrize("suffix", [".smi", ".sdf", ".csv"])
+def test_8_sample_outputs_carry_the_sample_index(trained, run_cli, suffix):
+    run_cli("sample", "--model", trained["mdlm"], "-n", "6", "--steps", "4", "--out", f"s{suffix}")
+    if suffix == ".smi":
+        names = [line.split("\t")[1] for line in Path("s.smi").read_text().splitlines()]
+    elif suffix == ".sdf":
+        names = [m.GetProp("_Name") for m in Chem.SDMolSupplier("s.sdf")]
+    else:
+        names = [str(i) for i in pd.read_csv("s.csv")["index"]]
+    assert names == [str(i) for i in range(6)]
+
+
+# --- 22: a JSONL row without a smiles key is named as such ------------------------------------
+def test_22_jsonl_row_with_a_smi_key_is_a_missing_smiles_key(run_cli):
+    Path("in.jsonl").write_text('{"smiles": "CCO"}\n{"smi": "CCN"}\n')
+    result = run_cli("score", "in.jsonl", "--out", "o.csv", expect=2)
+    _one_line_error(result, "line 2: no 'smiles' key (keys: smi)")
+    assert not Path("o.csv").exists()

@@ -86,9 +86,11 @@ def test_smi_without_names(tmp_path: Path):
 def test_sdf_round_trip(tmp_path: Path, table: pd.DataFrame):
     path = tmp_path / "out.sdf"
     written = write_table(table, path)
-    assert written == 3  # the invalid row cannot be an SD record
+    assert written == 4  # the invalid row is a record without atoms
     mols = [m for m in Chem.SDMolSupplier(str(path))]
-    assert len(mols) == 3 and all(m is not None for m in mols)
+    assert len(mols) == 4 and all(m is not None for m in mols)
+    assert mols[2].GetNumAtoms() == 0 and mols[2].GetProp("_Name") == table["name"][2]
+    mols = mols[:2] + mols[3:]
     valid = table.drop(index=2).reset_index(drop=True)
     for mol, (_, row) in zip(mols, valid.iterrows()):
         assert mol.GetProp("smiles") == row["smiles"]
