@@ -260,7 +260,7 @@ def target_list() -> None:
 @click.argument("name")
 @click.option("--oracle", required=True, help="Oracle giving the property (see `moldiff oracles`).")
 @click.option("--direction", type=click.Choice(["above", "below"]), default="above", show_default=True, help="Label 1 when the value is above / below the threshold.")
-@click.option("--percentile", type=float, default=None, help="Percentile of the data that sets the threshold [default: 90 above, 10 below].")
+@click.option("--percentile", type=click.FloatRange(0, 100), default=None, help="Percentile of the data that sets the threshold [default: 90 above, 10 below].")
 @click.option("--data", "data_spec", default="qm9:train", show_default=True, help="Molecules the threshold is computed on.")
 @click.option("--description", default="", help="What the target means.")
 @click.option("--out", type=click.Path(path_type=Path), default=None, help="Target file [default: guidance/NAME/target.toml].")
@@ -300,31 +300,42 @@ def target_create(name: str, oracle: str, direction: str, percentile: float | No
 # --- sampling ----------------------------------------------------------------------------
 @cli.command("sample")
 @click.option("--model", default=DEFAULT_MODEL, show_default=True, help="Model name (see `moldiff models`) or directory.")
-@click.option("-n", "--num-samples", type=int, default=256, show_default=True, help="Molecules to generate.")
-@click.option("--steps", type=int, default=128, show_default=True, help="Denoising steps T (more steps, better molecules under ReMDM).")
+@click.option("-n", "--num-samples", type=click.IntRange(min=1), default=256, show_default=True, help="Molecules to generate.")
+@click.option("--steps", type=click.IntRange(min=1), default=128, show_default=True, help="Denoising steps T (more steps, better molecules under ReMDM).")
 @click.option("--sampler", default=None, help="mdlm, remdm-cap, remdm-rescale, remdm-conf, remdm-loop (masked models; default remdm-loop), udlm, ar.")
-@click.option("--eta", type=float, default=None, help="Remasking strength [default: cap 0.008, rescale 0.015, conf 1.0, loop 0.02].")
+@click.option("--eta", type=float, default=None, help="Remasking strength of the remdm samplers [default: cap 0.008, rescale 0.015, conf 1.0, loop 0.02].")
 @click.option("--t-on", type=float, default=0.55, show_default=True, help="remdm-loop: start of the loop phase.")
 @click.option("--t-off", type=float, default=0.05, show_default=True, help="remdm-loop: end of the loop phase.")
 @click.option("--alpha-on", type=float, default=0.9, show_default=True, help="remdm-loop: alpha held during the loop.")
-@click.option("--top-p", type=float, default=1.0, show_default=True, help="Nucleus filtering of the denoiser's predictions.")
-@click.option("--temperature", type=float, default=1.0, show_default=True)
+@click.option("--top-p", type=click.FloatRange(0, 1, min_open=True), default=1.0, show_default=True, help="Nucleus filtering of the denoiser's predictions.")
+@click.option("--temperature", type=click.FloatRange(min=0, min_open=True), default=1.0, show_default=True)
 @click.option("--schedule", default="loglinear", show_default=True, help="Noise schedule: loglinear or linear.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Same seed, same molecules.")
-@click.option("--batch-size", type=int, default=256, show_default=True, help="Sequences per network batch.")
+@click.option("--batch-size", type=click.IntRange(min=1), default=256, show_default=True, help="Sequences per network batch.")
 @click.option("--device", default=None, help="cpu or cuda [default: cuda when available].")
+@click.option("--threads", default=None, help="CPU threads for torch: a count or auto [default: $MOLDIFF_THREADS, else 1].")
 @click.option("--guidance", default="none", show_default=True, help="none, cfg, cbg, cbg-taylor or fudge (see the README's compatibility table).")
-@click.option("--gamma", type=float, default=1.0, show_default=True, help="Guidance strength (>= 0; 0 is unguided, 1 the conditional).")
-@click.option("--target", default=None, help="Guidance target(s), e.g. rings or rings,qed (several only with cfg).")
+@click.option("--gamma", type=click.FloatRange(min=0), default=1.0, show_default=True, help="Guidance strength (>= 0; 0 is unguided, 1 the conditional); only with --guidance.")
+@click.option("--target", default=None, help="Guidance target(s), e.g. rings or rings,qed (several only with cfg); without --guidance, only their hit fractions are reported.")
 @click.option("--classifier", default=None, help="Classifier directory for cbg/fudge [default: guidance/TARGET/PROCESS].")
-@click.option("--top-k", type=int, default=None, help="fudge: candidates reweighted per step [default: the whole vocabulary].")
+@click.option("--top-k", type=click.IntRange(min=1), default=None, help="fudge: candidates reweighted per step [default: the whole vocabulary].")
 @click.option("--out", type=click.Path(path_type=Path), default=Path("samples.csv"), show_default=True, help="Output: .csv, .jsonl, .sdf or .smi.")
-def sample_command(model: str, num_samples: int, out: Path, **options) -> None:
-    """Generate molecules with a trained model and summarise their quality."""
+def sample_command(model: str, num_samples: int, out: Path, threads: str | None, **options) -> None:
+    """Generate molecules with a trained model and summarise their quality.
+
+    Options that would have no effect (--gamma, --top-k or --classifier without the guidance that
+    uses them, --eta with a sampler that does not remask) are refused.
+    """
     from .io import check_writable, write_table
     from .metrics import metrics_table
-    from .sampling import sample
+    from .runtime import configure_threads
+    from .sampling import check_option_use, sample
 
+    ctx = click.get_current_context()
+    if options["guidance"] == "none" and ctx.get_parameter_source("gamma") is not click.core.ParameterSource.DEFAULT:
+        raise MoldiffError("--gamma has no effect without --guidance: add --guidance cfg, cbg, cbg-taylor or fudge")
+    check_option_use(options["guidance"], options["gamma"], None, options["classifier"], options["top_k"])
+    configure_threads(threads)
     check_writable(out)
     result = sample(model, num_samples, **options)
     table = result.table.copy()
@@ -334,7 +345,8 @@ def sample_command(model: str, num_samples: int, out: Path, **options) -> None:
     speed = metrics["speed"]
     console = _console()
     guided = f", {options['guidance']} gamma {options['gamma']:g} toward {options['target']}" if options["guidance"] != "none" else ""
-    console.print(metrics_table(metrics, title=f"{num_samples} samples, {result.options.sampler}, T = {result.options.steps}{guided}"))
+    steps = "" if result.options.sampler == "ar" else f", T = {result.options.steps}"  # AR takes one step per token
+    console.print(metrics_table(metrics, title=f"{num_samples} samples, {result.options.sampler}{steps}{guided}"))
     console.print(
         f"{speed['molecules_per_second']:.1f} molecules/s, {speed['evaluations_per_molecule']:.1f} denoiser evaluations "
         f"per molecule, network {speed['network_time_fraction']:.0%} of the time"
@@ -352,21 +364,21 @@ def _training_options(function):
         click.option("--representation", default=defaults["representation"], show_default=True, help="smiles or selfies."),
         click.option("--preset", default=defaults["preset"], show_default=True, help="Network size: tiny, compact (the shipped CPU-trained models), small, base (GPU)."),
         click.option("--data", default=defaults["data"], show_default=True, help="qm9 or a molecule file (split 90/5/5, test held out)."),
-        click.option("--max-steps", type=int, default=defaults["max_steps"], show_default=True, help="Optimiser steps (may be raised when resuming)."),
-        click.option("--batch-size", type=int, default=defaults["batch_size"], show_default=True, help="Molecules per step per device; memory grows linearly with it (base preset: 256 fits 16 GB of GPU memory in bf16)."),
-        click.option("--lr", type=float, default=defaults["lr"], show_default=True, help="Peak learning rate (AdamW)."),
-        click.option("--weight-decay", type=float, default=defaults["weight_decay"], show_default=True),
-        click.option("--warmup-steps", type=int, default=defaults["warmup_steps"], show_default=True, help="Linear warm-up, then cosine decay to 10%."),
-        click.option("--grad-clip", type=float, default=defaults["grad_clip"], show_default=True),
-        click.option("--ema-decay", type=float, default=defaults["ema_decay"], show_default=True),
-        click.option("--label-dropout", type=float, default=defaults["label_dropout"], show_default=True, help="Probability of the null label per target (classifier-free guidance)."),
-        click.option("--dropout", type=float, default=defaults["dropout"], show_default=True),
+        click.option("--max-steps", type=click.IntRange(min=1), default=defaults["max_steps"], show_default=True, help="Optimiser steps (may be raised when resuming)."),
+        click.option("--batch-size", type=click.IntRange(min=1), default=defaults["batch_size"], show_default=True, help="Molecules per step per device; memory grows linearly with it (base preset: 256 fits 16 GB of GPU memory in bf16)."),
+        click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=defaults["lr"], show_default=True, help="Peak learning rate (AdamW)."),
+        click.option("--weight-decay", type=click.FloatRange(min=0), default=defaults["weight_decay"], show_default=True),
+        click.option("--warmup-steps", type=click.IntRange(min=0), default=defaults["warmup_steps"], show_default=True, help="Linear warm-up, then cosine decay to 10%."),
+        click.option("--grad-clip", type=click.FloatRange(min=0), default=defaults["grad_clip"], show_default=True),
+        click.option("--ema-decay", type=click.FloatRange(0, 1, max_open=True), default=defaults["ema_decay"], show_default=True),
+        click.option("--label-dropout", type=click.FloatRange(0, 1, max_open=True), default=defaults["label_dropout"], show_default=True, help="Probability of the null label per target (classifier-free guidance)."),
+        click.option("--dropout", type=click.FloatRange(0, 1, max_open=True), default=defaults["dropout"], show_default=True),
         click.option("--schedule", default=defaults["schedule"], show_default=True, help="Noise schedule: loglinear or linear."),
         click.option("--max-length", type=int, default=defaults["max_length"], show_default=True, help="Tokens per sequence incl. <bos>/<eos>; longer molecules are skipped."),
         click.option("--seed", type=int, default=defaults["seed"], show_default=True),
-        click.option("--val-every", type=int, default=defaults["val_every"], show_default=True, help="Validate every N steps."),
-        click.option("--checkpoint-every", type=int, default=defaults["checkpoint_every"], show_default=True, help="Checkpoint every N steps."),
-        click.option("--val-molecules", type=int, default=defaults["val_molecules"], show_default=True, help="Validation molecules used."),
+        click.option("--val-every", type=click.IntRange(min=1), default=defaults["val_every"], show_default=True, help="Validate every N steps."),
+        click.option("--checkpoint-every", type=click.IntRange(min=1), default=defaults["checkpoint_every"], show_default=True, help="Checkpoint every N steps."),
+        click.option("--val-molecules", type=click.IntRange(min=1), default=defaults["val_molecules"], show_default=True, help="Validation molecules used."),
         click.option("--out", required=True, type=click.Path(path_type=Path), help="Run directory; the trained model is exported into it."),
         click.option("--resume", is_flag=True, help="Continue the interrupted run in --out exactly."),
         click.option("--accelerator", default="auto", show_default=True, help="Lightning accelerator: auto, cpu, gpu."),
@@ -419,34 +431,53 @@ def train_classifier_command(target: str, process: str, **options) -> None:
 
 
 @cli.command("models")
-def list_models() -> None:
-    """List available models and classifiers: kind, representation, targets, size, validation."""
-    from rich.table import Table
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON list (one object per model) for scripts.")
+def list_models(as_json: bool) -> None:
+    """List available models and classifiers: kind, representation, targets, size, validation.
+
+    On a terminal this is a table; piped, it is tab-separated lines with full names and paths.
+    """
+    import json
 
     from .assets import list_assets
     from .modelfile import CONFIG_FILE, read_config
 
-    table = Table(title="models", title_justify="left")
-    for column in ("name", "kind", "representation", "targets", "parameters", "steps", "validation", "path"):
-        table.add_column(column)
     found = dict(list_assets("models"))
     for name, folder in list_assets("guidance").items():
         found.update({f"{name}/{sub.name}": sub for sub in sorted(folder.iterdir()) if (sub / CONFIG_FILE).exists()})
+    rows = []
     for name, folder in found.items():
         if not (folder / CONFIG_FILE).exists():
             continue
         try:
             config = read_config(folder)
         except MoldiffError as exc:
-            table.add_row(name, "unreadable", "", "", "", "", str(exc), str(folder))
+            rows.append({"name": name, "kind": "unreadable", "representation": "", "targets": "", "parameters": "",
+                         "steps": "", "validation": str(exc), "path": str(folder)})
             continue
         kind = config["kind"] + (f" ({config.get('process')})" if config["kind"] == "classifier" else "")
         validation = ", ".join(f"{k} {v:.4g}" for k, v in config.get("validation", {}).items() if k in ("nll", "bits_per_token", "accuracy", "cross_entropy"))
-        table.add_row(name, kind, config["representation"], ",".join(t["name"] for t in config["targets"]),
-                      f"{config['weights']['parameters']:,}", str(config.get("training", {}).get("steps", "")), validation, str(folder))
-    if not table.rows:
+        rows.append({"name": name, "kind": kind, "representation": config["representation"],
+                     "targets": ",".join(t["name"] for t in config["targets"]), "parameters": config["weights"]["parameters"],
+                     "steps": config.get("training", {}).get("steps", ""), "validation": validation, "path": str(folder)})
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    if not rows:
         click.echo("no models found under models/ or guidance/ (train one with `moldiff train`)")
         return
+    if not sys.stdout.isatty():
+        click.echo("\t".join(rows[0]))
+        for row in rows:
+            click.echo("\t".join(str(v) for v in row.values()))
+        return
+    from rich.table import Table
+
+    table = Table(title="models", title_justify="left")
+    for column in rows[0]:
+        table.add_column(column, overflow="fold")
+    for row in rows:
+        table.add_row(*(f"{v:,}" if isinstance(v, int) else str(v) for v in row.values()))
     _console().print(table)
 
 

@@ -199,13 +199,18 @@ def prepare_dataset(source: Path, out_dir: Path, name: str = "qm9", seed: int = 
     Every step is deterministic, so running it on the packaged source reproduces the packaged
     files exactly (a test checks that) as long as RDKit's canonical SMILES do not change.
     """
-    with gzip.open(source, "rt", encoding="utf-8") if source.suffix == ".gz" else open(source, encoding="utf-8") as handle:
-        text = handle.read()
+    try:
+        with gzip.open(source, "rt", encoding="utf-8") if source.suffix == ".gz" else open(source, encoding="utf-8") as handle:
+            text = handle.read()
+    except (OSError, EOFError, UnicodeDecodeError) as exc:
+        raise MoldiffError(f"cannot read {source} as SMILES text{' (gzip)' if source.suffix == '.gz' else ''}: {exc}") from None
     strings = text.split("\n")
     if strings and strings[-1] == "":
         strings.pop()
     canonical = canonicalise_all(strings)
     valid = [c for c in canonical if c is not None]
+    if not valid:
+        raise MoldiffError(f"{source} holds no valid SMILES ({len(strings)} lines read): nothing to prepare")
     table = split_molecules(valid, seed=seed)
     csv_text = table.to_csv(index=False, lineterminator="\n")
     with atomic_write(out_dir / f"{name}.csv.gz", "wb") as handle:

@@ -188,18 +188,17 @@ def _read_sdf(handle: IO[str]) -> pd.DataFrame:
 def check_writable(path: str | Path, allowed: tuple[str, ...] = TABLE_FORMATS) -> Path:
     """Fail early, before any work, if ``path`` has an unsupported format or cannot be written.
 
-    Missing parent directories are created.
+    Nothing is created: missing parent directories are made when the file is written.
     """
     path = Path(path)
     file_format(path, allowed)
     if path.is_dir():
         raise MoldiffError(f"cannot write {path}: it is a directory; give a file name")
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"):
-            pass
-    except OSError as exc:
-        raise MoldiffError(f"cannot write {path}: {exc.strerror or exc}") from None
+    existing = next(p for p in (path.absolute().parent, *path.absolute().parents) if p.exists())
+    if not existing.is_dir():
+        raise MoldiffError(f"cannot write {path}: {existing} is not a directory")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise MoldiffError(f"cannot write {path}: permission denied in {existing}")
     return path
 
 

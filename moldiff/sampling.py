@@ -8,6 +8,7 @@ marked), canonicalises, marks novelty against a reference data set and scores wi
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -33,10 +34,12 @@ from .guidance import (
 from .metrics import evaluate, load_reference
 from .modelfile import LoadedModel, load
 from .oracles import parse_oracles, score
-from .samplers import SamplerOptions, progress_total, run_sampler
+from .runtime import check_device
+from .samplers import DEFAULT_ETA, SamplerOptions, progress_total, run_sampler
 from .targets import Target, available_targets, check_trained_target, load_target, read_target
 
 DEFAULT_ORACLES = ("rings", "qed")
+log = logging.getLogger("moldiff")
 
 
 @dataclass
@@ -118,11 +121,12 @@ def sample(
         raise MoldiffError(f"num_samples must be at least 1, not {num_samples}")
     if batch_size < 1:
         raise MoldiffError(f"batch_size must be at least 1, not {batch_size}")
+    check_option_use(guidance, gamma, target, classifier, top_k)
     oracle_names = parse_oracles(oracles)
     if not isinstance(model, LoadedModel):
-        model = load(model, device=device or _default_device())
+        model = load(model, device=check_device(device))
     elif device is not None:
-        model.network.to(device)
+        model.network.to(check_device(device))
     if model.kind == "classifier":
         raise MoldiffError(f"{model.path} is a guidance classifier, not a generative model")
     denoiser, targets = guided_denoiser(model, guidance, gamma, target, classifier, top_k)
@@ -132,6 +136,8 @@ def sample(
         sampler=sampler or default_sampler, steps=steps, schedule=schedule, eta=eta, t_on=t_on, t_off=t_off,
         alpha_on=alpha_on, top_p=top_p, temperature=temperature, seed=seed, skip_unchanged=skip_unchanged,
     ).validate(denoiser.kind)
+    if eta is not None and options.sampler not in DEFAULT_ETA:
+        raise MoldiffError(f"--eta has no effect with --sampler {options.sampler}: only the remdm samplers remask")
 
     batches = [min(batch_size, num_samples - start) for start in range(0, num_samples, batch_size)]
     tokens, evaluations, network_seconds = [], 0, 0.0
@@ -147,6 +153,23 @@ def sample(
     seconds = time.perf_counter() - start
     table = decode_table(model, torch.cat(tokens), reference, oracle_names)
     return SampleResult(table, options, str(model.path), seconds, evaluations, network_seconds, reference, targets)
+
+
+def check_option_use(guidance: str, gamma: float, target: str | Sequence[str] | None, classifier: str | None,
+                     top_k: int | None) -> None:
+    """Refuse options that would be silently ignored (checked before any model loads); warn that a
+    target without guidance only reports hit fractions."""
+    if top_k is not None and top_k < 1:
+        raise MoldiffError(f"top_k (--top-k) must be at least 1, not {top_k}")
+    if guidance == "none":
+        if gamma != 1.0:
+            raise MoldiffError("--gamma has no effect without --guidance: add --guidance cfg, cbg, cbg-taylor or fudge")
+        if _target_names(target):
+            log.warning("--target without --guidance: sampling is unguided; hit fractions toward %s are reported", target)
+    if top_k is not None and guidance != "fudge":
+        raise MoldiffError("--top-k has no effect without --guidance fudge")
+    if classifier is not None and guidance not in ("cbg", "cbg-taylor", "fudge"):
+        raise MoldiffError("--classifier has no effect without --guidance cbg, cbg-taylor or fudge")
 
 
 def _target_names(target: str | Sequence[str] | None) -> list[str]:
@@ -207,10 +230,6 @@ def _load_classifier(model: LoadedModel, target: str, process: str, path: str | 
     if clf.target_names != [target]:
         raise MoldiffError(f"classifier {clf.path} predicts {', '.join(clf.target_names)}, not '{target}'")
     return clf
-
-
-def _default_device() -> str:
-    return "cuda" if torch.cuda.is_available() else "cpu"
 
 
 def decode_table(model: LoadedModel, tokens: torch.Tensor, reference: str, oracles: list[str]) -> pd.DataFrame:

@@ -62,8 +62,14 @@ class TrainConfig:
                             ("val_every", self.val_every), ("checkpoint_every", self.checkpoint_every)):
             if value < 1:
                 raise MoldiffError(f"{name} must be at least 1, not {value}")
-        if not 0.0 <= self.label_dropout < 1.0:
-            raise MoldiffError(f"label_dropout must be in [0, 1), not {self.label_dropout}")
+        for name, low, high in (("label_dropout", 0.0, 1.0), ("dropout", 0.0, 1.0), ("ema_decay", 0.0, 1.0)):
+            if not low <= getattr(self, name) < high:
+                raise MoldiffError(f"{name} must be in [{low:g}, {high:g}), not {getattr(self, name)}")
+        if not self.lr > 0:
+            raise MoldiffError(f"lr must be positive, not {self.lr}")
+        for name in ("weight_decay", "grad_clip", "warmup_steps"):
+            if getattr(self, name) < 0:
+                raise MoldiffError(f"{name} must be at least 0, not {getattr(self, name)}")
 
     def command(self) -> str:
         """The ``moldiff`` command line that reproduces this run."""

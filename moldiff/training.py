@@ -450,6 +450,8 @@ def train(
     An interrupted run (Ctrl-C) saves a checkpoint; ``resume=True`` continues it exactly.
     """
     _quiet_lightning()
+    if accelerator in ("gpu", "cuda") and not torch.cuda.is_available():
+        raise MoldiffError(f"--accelerator {accelerator}: no GPU is available on this machine; use --accelerator cpu or auto")
     out = Path(config.out)
     checkpoint = _check_resume(out, config) if resume else None
     if not resume and (out / "checkpoints" / "last.ckpt").exists():

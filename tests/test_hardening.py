@@ -208,3 +208,98 @@ def test_22_jsonl_row_with_a_smi_key_is_a_missing_smiles_key(run_cli):
     result = run_cli("score", "in.jsonl", "--out", "o.csv", expect=2)
     _one_line_error(result, "line 2: no 'smiles' key (keys: smi)")
     assert not Path("o.csv").exists()
+
+
+# --- 12, 18: data prepare and target create leave nothing behind on bad input ------------------
+@pytest.mark.parametrize("name,content", [("fake.txt.gz", b"not gzip at all"), ("binary.txt", bytes(range(256)) * 4),
+                                          ("empty.smi", b"")])
+def test_12_18_data_prepare_bad_source_is_one_line_error_without_output(run_cli, name, content):
+    Path(name).write_bytes(content)
+    result = run_cli("data", "prepare", "--source", name, "--out", "prepared", expect=2)
+    _one_line_error(result, name)
+    assert not Path("prepared").exists()
+
+
+def test_18_target_create_bad_percentile_leaves_no_directory(run_cli):
+    result = run_cli("target", "create", "x", "--oracle", "rings", "--percentile", "150", expect=2)
+    assert "--percentile" in result.stderr and "150" in result.stderr and "Traceback" not in result.output
+    assert not Path("guidance").exists()
+
+
+# --- 14: devices -------------------------------------------------------------------------------
+def test_14_unknown_or_missing_device_is_a_clear_error(trained, run_cli):
+    for device in ("tpu", "cuda:0" if False else "cuda"):
+        result = run_cli("sample", "--model", trained["mdlm"], "--device", device, "--out", "o.csv", expect=2)
+        _one_line_error(result, device)
+        with pytest.raises(MoldiffError, match=device):
+            moldiff.load(trained["mdlm"]).sample(2, device=device, progress=False)
+    assert not Path("o.csv").exists()
+
+
+# --- 15, 27: sampling options are checked before the model loads, named by their flags -----------
+@pytest.mark.parametrize("args,flag", [(["--top-k", "-2"], "--top-k"), (["--top-k", "0"], "--top-k"),
+                                       (["-n", "0"], "--num-samples"), (["--top-p", "0"], "--top-p"),
+                                       (["--batch-size", "0"], "--batch-size"), (["--steps", "0"], "--steps")])
+def test_15_27_bad_sampling_options_name_the_flag_before_loading(run_cli, args, flag):
+    result = run_cli("sample", "--model", "no-such-model", *args, "--out", "o.csv", expect=2)
+    assert flag in result.stderr and "no model" not in result.stderr  # checked before the model is looked up
+
+
+def test_15_top_k_below_one_is_refused_by_the_api(trained):
+    for top_k in (0, -2):
+        with pytest.raises(MoldiffError, match="top_k"):
+            moldiff.load(trained["ar"]).sample(2, guidance="fudge", target="rings", top_k=top_k, progress=False)
+
+
+# --- 16: training options ----------------------------------------------------------------------
+@pytest.mark.parametrize("args,flag", [(["--lr", "-1"], "--lr"), (["--weight-decay", "-1"], "--weight-decay"),
+                                       (["--dropout", "1.5"], "--dropout"), (["--ema-decay", "2"], "--ema-decay"),
+                                       (["--grad-clip", "-1"], "--grad-clip")])
+def test_16_bad_training_options_are_refused(run_cli, args, flag):
+    result = run_cli("train", "--kind", "mdlm", *args, "--out", "run", expect=2)
+    assert flag in result.stderr and "Traceback" not in result.output
+    assert not Path("run").exists()
+
+
+def test_16_training_options_are_checked_by_the_api_too():
+    for field, value in (("lr", -1.0), ("weight_decay", -1.0), ("dropout", 1.5), ("ema_decay", 2.0)):
+        with pytest.raises(MoldiffError, match=field):
+            TrainConfig(kind="mdlm", out="run", **{field: value})
+
+
+def test_16_gpu_accelerator_without_a_gpu_is_refused(run_cli, monkeypatch):
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    result = run_cli("train", "--kind", "mdlm", "--accelerator", "gpu", "--out", "run", expect=2)
+    _one_line_error(result, "no GPU")
+    assert not Path("run").exists()
+
+
+# --- 19, 20: options that would be silently ignored ----------------------------------------------
+@pytest.mark.parametrize("args,message", [(["--gamma", "2"], "--gamma has no effect without --guidance"),
+                                          (["--sampler", "mdlm", "--eta", "0.1"], "--eta has no effect with --sampler mdlm"),
+                                          (["--top-k", "3"], "--top-k has no effect without --guidance fudge")])
+def test_19_ignored_options_are_refused(trained, run_cli, args, message):
+    result = run_cli("sample", "--model", trained["mdlm"], *args, "--out", "o.csv", expect=2)
+    _one_line_error(result, message)
+
+
+def test_19_target_without_guidance_warns_that_sampling_is_unguided(trained, run_cli):
+    result = run_cli("sample", "--model", trained["mdlm"], "-n", "4", "--steps", "2", "--target", "rings", "--out", "o.csv")
+    assert "unguided" in result.stderr
+
+
+def test_20_ar_summary_has_no_T(trained, run_cli):
+    out = run_cli("sample", "--model", trained["ar"], "-n", "4", "--out", "o.csv").stdout
+    assert "T = " not in out and "4 samples, ar" in out
+
+
+# --- 25: models listing for scripts ------------------------------------------------------------
+def test_25_models_lists_full_names_when_piped_and_as_json(run_cli, repo):
+    names = sorted(p.name for p in (repo / "models").iterdir() if (p / "config.json").exists())
+    out = run_cli("models", env={"COLUMNS": "40"}).stdout
+    for name in names:
+        assert name in out
+    listed = json.loads(run_cli("models", "--json").stdout)
+    assert {m["name"] for m in listed} >= set(names) and all("path" in m and "kind" in m for m in listed)

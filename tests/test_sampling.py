@@ -74,8 +74,8 @@ def test_cli_sample_writes_rows_and_prints_a_summary(models, run_cli):
     (["--sampler", "gibbs"], "unknown sampler 'gibbs'"),
     (["--sampler", "remdm-loop", "--eta", "0.5"], "eta must be in [0, 0.1111]"),
     (["--sampler", "remdm-loop", "--t-on", "0.1", "--t-off", "0.2"], "t_off < t_on"),
-    (["--steps", "0"], "steps must be at least 1"),
-    (["--top-p", "1.5"], "top_p must be in (0, 1]"),
+    (["--steps", "0"], "Invalid value for '--steps'"),
+    (["--top-p", "1.5"], "Invalid value for '--top-p'"),
 ])
 def test_cli_sample_bad_input(models, run_cli, args, message):
     result = run_cli("sample", "--model", models["mdlm"], *args, "--out", "out.csv", expect=2)
@@ -98,7 +98,7 @@ def test_guided_sampling_runs_with_every_fitting_combination(models, kind, guida
     model = moldiff.load(models[kind])
     n, steps = (4, 4) if guidance == "cbg" else (12, 8)  # exact CBG scores L x N substitutions per row and step
     result = model.sample(n, sampler=sampler, steps=steps, batch_size=12, guidance=guidance, gamma=2.0, target="rings",
-                          classifier=classifier, top_k=5, progress=False)
+                          classifier=classifier, top_k=5 if guidance == "fudge" else None, progress=False)
     metrics = result.metrics()
     assert "rings" in metrics["targets"] and 0.0 <= metrics["targets"]["rings"]["hit_fraction_valid"] <= 1.0 or metrics["valid"] == 0
     unguided = model.sample(n, sampler=sampler, steps=steps, batch_size=12, progress=False).to_dataframe()
