@@ -303,3 +303,36 @@ def test_25_models_lists_full_names_when_piped_and_as_json(run_cli, repo):
         assert name in out
     listed = json.loads(run_cli("models", "--json").stdout)
     assert {m["name"] for m in listed} >= set(names) and all("path" in m and "kind" in m for m in listed)
+
+
+# --- 21: edits to config.json that keep shapes are detected ------------------------------------
+def _edit_config(folder: Path, edit) -> None:
+    path = folder / "config.json"
+    config = json.loads(path.read_text())
+    edit(config)
+    path.write_text(json.dumps(config))
+
+
+def test_21_edited_model_config_is_detected_and_named(trained, run_cli):
+    run_cli("export-model", trained["ar"], "m")
+    assert "integrity" in json.loads(Path("m/config.json").read_text())
+    moldiff.load("m")
+    _edit_config(Path("m"), lambda c: c.update(kind="mdlm"))
+    with pytest.raises(MoldiffError, match=r"m/config.json.*kind"):
+        moldiff.load("m")
+    run_cli("export-model", trained["ar"], "t")
+    tokens = json.loads(Path("t/config.json").read_text())["tokenizer"]
+    key = "tokens" if "tokens" in tokens else next(k for k, v in tokens.items() if isinstance(v, list))
+
+    def swap(config):
+        listed = config["tokenizer"][key]
+        listed[-1], listed[-2] = listed[-2], listed[-1]
+    _edit_config(Path("t"), swap)
+    with pytest.raises(MoldiffError, match="tokenizer"):
+        moldiff.load("t")
+
+
+def test_21_a_config_without_a_checksum_still_loads(trained, run_cli):
+    run_cli("export-model", trained["ar"], "old")
+    _edit_config(Path("old"), lambda c: c.pop("integrity", None))
+    assert moldiff.load("old").kind == "ar"
