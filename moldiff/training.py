@@ -21,6 +21,7 @@ import logging
 import math
 import os
 import platform
+import signal
 import time
 import warnings
 from collections.abc import Callable
@@ -34,6 +35,7 @@ import torch
 import torch.nn.functional as F
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.loggers import CSVLogger
+from lightning.pytorch.utilities.exceptions import SIGTERMException
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from . import __version__
@@ -393,15 +395,17 @@ def hardware_description(trainer: pl.Trainer) -> str:
 
 
 class SaveOnInterrupt(pl.Callback):
-    """On Ctrl-C, save ``last.ckpt`` before Lightning shuts down, so ``--resume`` loses nothing."""
+    """On Ctrl-C or SIGTERM (how schedulers such as SLURM stop jobs), save ``last.ckpt`` before
+    Lightning shuts down, so ``--resume`` loses nothing."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
 
     def on_exception(self, trainer: pl.Trainer, pl_module: pl.LightningModule, exception: BaseException) -> None:
-        if isinstance(exception, KeyboardInterrupt):
+        if isinstance(exception, (KeyboardInterrupt, SIGTERMException)):
             trainer.save_checkpoint(self.path)
-            log.warning("interrupted at step %d: checkpoint saved; continue with the same command and --resume", trainer.global_step)
+            how = "stopped by SIGTERM" if isinstance(exception, SIGTERMException) else "interrupted"
+            log.warning("%s at step %d: checkpoint saved; continue with the same command and --resume", how, trainer.global_step)
 
 
 def _quiet_lightning() -> None:
@@ -425,6 +429,10 @@ def _check_resume(out: Path, config: TrainConfig) -> Path:
         saved = json.loads(saved_path.read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError) as exc:
         raise MoldiffError(f"cannot read {saved_path}: {exc}") from None
+    step = torch.load(checkpoint, map_location="cpu", weights_only=False).get("global_step", 0)
+    if config.max_steps < step:
+        raise MoldiffError(f"cannot resume {out} with --max-steps {config.max_steps}: its checkpoint is at step {step}; "
+                           f"give --max-steps {step} or more (a larger value extends the run)")
     current = asdict(config)
     differ = [k for k in current if k not in RESUMABLE_CHANGES and saved.get(k) != current[k]]
     if differ:
@@ -485,7 +493,10 @@ def train(
     if trainer.is_global_zero:
         out.mkdir(parents=True, exist_ok=True)
         write_json(asdict(config), out / TRAIN_CONFIG_FILE)
-    trainer.fit(module, datamodule=MoleculeDataModule(data, config), ckpt_path=checkpoint)
+    try:
+        trainer.fit(module, datamodule=MoleculeDataModule(data, config), ckpt_path=checkpoint)
+    except SIGTERMException:
+        raise SystemExit(128 + signal.SIGTERM) from None  # not 0: the run did not finish
     trainer.save_checkpoint(out / "checkpoints" / "last.ckpt")
     validation = {} if "validation" in data.record else trainer.validate(module, datamodule=MoleculeDataModule(data, config), verbose=False)[0]
     if not trainer.is_global_zero:

@@ -336,3 +336,35 @@ def test_21_a_config_without_a_checksum_still_loads(trained, run_cli):
     run_cli("export-model", trained["ar"], "old")
     _edit_config(Path("old"), lambda c: c.pop("integrity", None))
     assert moldiff.load("old").kind == "ar"
+
+
+# --- 9, 10: SIGTERM and resuming with another --max-steps ----------------------------------------
+def test_9_sigterm_checkpoints_says_how_to_resume_and_exits_non_zero(trained, tmp_path):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    args = [sys.executable, "-m", "moldiff", "train", "--kind", "mdlm", "--preset", "tiny", "--data", str(trained["data"]),
+            "--max-steps", "100000", "--batch-size", "16", "--val-every", "100000", "--checkpoint-every", "100000", "--out", "run"]
+    proc = subprocess.Popen(args, stderr=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+                            env={**__import__("os").environ, "OMP_NUM_THREADS": "1"})
+    deadline = time.time() + 120
+    while not Path("run/train_config.json").exists() and time.time() < deadline:
+        time.sleep(0.2)
+    time.sleep(2)
+    proc.send_signal(signal.SIGTERM)
+    _, stderr = proc.communicate(timeout=120)
+    assert proc.returncode not in (0, None), stderr
+    assert "SIGTERM" in stderr and "--resume" in stderr
+    assert Path("run/checkpoints/last.ckpt").exists()
+
+
+def test_10_resume_below_the_checkpoint_step_is_refused(trained, tmp_path):
+    config = dict(kind="mdlm", out="run", data=str(trained["data"]), **{**FEW, "max_steps": 4, "checkpoint_every": 2})
+    train(TrainConfig(**config), progress=False)
+    with pytest.raises(MoldiffError, match="checkpoint is at step 4; give --max-steps 4 or more"):
+        train(TrainConfig(**{**config, "max_steps": 3}), resume=True, progress=False)
+    train(TrainConfig(**{**config, "max_steps": 6}), resume=True, progress=False)
+    record = json.loads(Path("run/config.json").read_text())["training"]
+    assert record["steps"] == 6 and record["config"]["max_steps"] == 6
