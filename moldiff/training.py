@@ -22,6 +22,7 @@ import math
 import os
 import platform
 import signal
+import sys
 import time
 import warnings
 from collections.abc import Callable
@@ -408,6 +409,22 @@ class SaveOnInterrupt(pl.Callback):
             log.warning("%s at step %d: checkpoint saved; continue with the same command and --resume", how, trainer.global_step)
 
 
+class ProgressLines(pl.Callback):
+    """Plain ``step N/M: loss ...`` lines, about every 5% of the run, for output that is not a terminal
+    (a log file or a scheduler's output), where a progress bar would only show at exit."""
+
+    def __init__(self, max_steps: int) -> None:
+        self.max_steps, self.every = max_steps, max(1, max_steps // 20)
+        self.started = time.perf_counter()
+
+    def on_train_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs: Any, batch: Any, batch_idx: int) -> None:
+        step = trainer.global_step
+        if step % self.every == 0 or step == self.max_steps:
+            loss = trainer.callback_metrics.get("train/loss")
+            shown = f", loss {float(loss):.4f}" if loss is not None else ""
+            log.info("step %d/%d%s (%.0f s)", step, self.max_steps, shown, time.perf_counter() - self.started)
+
+
 def _quiet_lightning() -> None:
     """Keep Lightning's banners and deprecation chatter out of the terminal; warnings still show."""
     for name in ("lightning.pytorch", "lightning.fabric", "lightning"):
@@ -469,22 +486,24 @@ def train(
     module = MODULES[config.kind](config, net_config)
     if precision is None:
         precision = "bf16-mixed" if accelerator in ("gpu", "cuda") or (accelerator == "auto" and torch.cuda.is_available()) else "32-true"
-    loggers: list[Any] = [CSVLogger(out, name="logs")]
+    loggers: list[Any] = [CSVLogger(out, name="logs", version=0)]  # one log per run, appended to on resume
     try:
         import tensorboard  # noqa: F401
         from lightning.pytorch.loggers import TensorBoardLogger
 
-        loggers.append(TensorBoardLogger(out, name="tensorboard"))
+        loggers.append(TensorBoardLogger(out, name="tensorboard", version=0))
     except ImportError:
         pass
+    interactive = progress and sys.stderr.isatty()
     checkpoints = ModelCheckpoint(dirpath=out / "checkpoints", filename="{step}", every_n_train_steps=config.checkpoint_every,
                                   save_last=True, save_top_k=1, monitor=None)
     trainer = pl.Trainer(
         max_steps=config.max_steps, accelerator=accelerator, devices=devices, num_nodes=num_nodes, strategy=strategy,
         precision=precision, gradient_clip_val=config.grad_clip, logger=loggers,
-        callbacks=[checkpoints, SaveOnInterrupt(out / "checkpoints" / "last.ckpt")],
+        callbacks=[checkpoints, SaveOnInterrupt(out / "checkpoints" / "last.ckpt"),
+                   *([ProgressLines(config.max_steps)] if progress and not interactive else [])],
         val_check_interval=min(config.val_every, config.max_steps), check_val_every_n_epoch=None,
-        use_distributed_sampler=False, enable_progress_bar=progress, enable_model_summary=False,
+        use_distributed_sampler=False, enable_progress_bar=interactive, enable_model_summary=False,
         num_sanity_val_steps=0, log_every_n_steps=min(50, config.max_steps), max_epochs=-1,
         limit_val_batches=None if "validation" not in data.record else 0,
     )

@@ -368,3 +368,14 @@ def test_10_resume_below_the_checkpoint_step_is_refused(trained, tmp_path):
     train(TrainConfig(**{**config, "max_steps": 6}), resume=True, progress=False)
     record = json.loads(Path("run/config.json").read_text())["training"]
     assert record["steps"] == 6 and record["config"]["max_steps"] == 6
+
+
+# --- 11: plain progress lines when not on a terminal, one log per run ---------------------------
+def test_11_progress_lines_without_a_terminal_and_one_log_directory_per_run(trained, caplog):
+    caplog.set_level("INFO", logger="moldiff")
+    config = dict(kind="mdlm", out="run", data=str(trained["data"]), **{**FEW, "max_steps": 4, "checkpoint_every": 2})
+    train(TrainConfig(**config), progress=True)
+    lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("step ")]
+    assert lines and lines[-1].startswith("step 4/4") and "loss" in lines[-1]
+    train(TrainConfig(**{**config, "max_steps": 6}), resume=True, progress=True)
+    assert sorted(p.name for p in Path("run/logs").iterdir()) == ["version_0"]
