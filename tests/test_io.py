@@ -221,11 +221,12 @@ def test_check_writable_directory_and_format(tmp_path: Path):
         check_writable(tmp_path / "out.csv", (".json",))
 
 
-def test_check_writable_creates_parents_and_leaves_nothing(tmp_path: Path):
+def test_check_writable_leaves_nothing_and_the_write_creates_parents(tmp_path: Path):
     target = tmp_path / "new" / "deeper" / "out.sdf"
     assert check_writable(target) == target
-    assert target.parent.is_dir()
-    assert list(target.parent.iterdir()) == []
+    assert not (tmp_path / "new").exists()  # a refused run must not leave empty directories
+    write_table(pd.DataFrame({"smiles": ["CCO"]}), target)
+    assert target.is_file()
     assert check_writable(tmp_path / "m.json", (".json",)) == tmp_path / "m.json"
     assert not (tmp_path / "m.json").exists()
 
