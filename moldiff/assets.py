@@ -42,13 +42,19 @@ def find_asset(kind: str, name: str) -> Path | None:
     return None
 
 
-def list_assets(kind: str) -> dict[str, Path]:
-    """Every ``<root>/<kind>/<name>`` directory by name; earlier roots shadow later ones."""
-    found: dict[str, Path] = {}
+def list_all_assets(kind: str) -> list[tuple[str, Path]]:
+    """Every ``<root>/<kind>/<name>`` directory as ``(name, path)``, roots in search order, shadowed ones included."""
+    found: list[tuple[str, Path]] = []
     for root in asset_roots():
         folder = root / kind
         if folder.is_dir():
-            for entry in sorted(folder.iterdir()):
-                if entry.is_dir() and not entry.name.startswith("."):
-                    found.setdefault(entry.name, entry)
+            found += [(e.name, e) for e in sorted(folder.iterdir()) if e.is_dir() and not e.name.startswith(".")]
+    return found
+
+
+def list_assets(kind: str) -> dict[str, Path]:
+    """Every ``<root>/<kind>/<name>`` directory by name; earlier roots shadow later ones."""
+    found: dict[str, Path] = {}
+    for name, path in list_all_assets(kind):
+        found.setdefault(name, path)
     return found

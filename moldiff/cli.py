@@ -105,7 +105,12 @@ def data_info(dataset: str) -> None:
     for column in ("target", "oracle", "label", "percentile", "positive fraction", "computed on"):
         targets.add_column(column)
     for name, path in available_targets().items():
-        target = read_target(path)
+        try:
+            target = read_target(path)
+        except MoldiffError as exc:
+            log.warning("%s", exc)
+            targets.add_row(name, "unreadable", "", "", "", str(path))
+            continue
         computed = target.computed
         same_data = computed.get("data_sha256") == info["data_sha256"]
         where = f"{computed.get('data', '?')}" + ("" if same_data else " (other data)")
@@ -140,8 +145,9 @@ def data_prepare(source: Path, out_dir: Path, name: str) -> None:
 def data_export(spec: str, out: Path) -> None:
     """Write the molecules of a data set spec (e.g. qm9:test) to a file."""
     from .data import load_molecules
-    from .io import check_writable, write_table
+    from .io import check_not_input, check_writable, write_table
 
+    check_not_input(out, spec)
     check_writable(out)
     molecules = load_molecules(spec)
     written = write_table(molecules.table.reset_index(drop=True), out)
@@ -166,24 +172,30 @@ def list_oracles() -> None:
 def score(source: str, oracles: str, out: Path, workers: int | None) -> None:
     """Score the molecules of IN (a file or data set spec) with property oracles.
 
-    Invalid SMILES are skipped with a warning; the output holds the canonical SMILES, the input
-    string and one column per oracle.
+    The output holds one row per input row, in input order, invalid SMILES and blank lines
+    included: its line (SDF: record) number, the canonical SMILES (empty if invalid), valid, the
+    input string, the input's other columns and one column per oracle (empty if invalid).
     """
-    from .data import load_molecules
-    from .io import check_writable, write_table
+    from .data import describe_lines, molecule_rows
+    from .io import check_not_input, check_writable, write_table
     from .oracles import parse_oracles
     from .oracles import score as score_molecules
 
     names = parse_oracles(oracles)
+    check_not_input(out, source)
     check_writable(out)
-    molecules = load_molecules(source)
-    values = score_molecules(molecules.smiles, names, workers=workers)
-    table = molecules.table.reset_index(drop=True)
+    table = molecule_rows(source)
+    invalid = table.loc[~table["valid"], table.columns[0]].tolist()
+    if len(invalid) == len(table):
+        raise MoldiffError(f"{source} holds no valid SMILES ({len(table)} read, all invalid)")
+    if invalid:
+        log.warning("%s: %d invalid SMILES of %d kept as rows with valid False (%s)",
+                    source, len(invalid), len(table), describe_lines(invalid))
+    values = score_molecules(table["smiles"].tolist(), names, workers=workers)
     for name in names:
         table[name] = values[name].to_numpy()
     written = write_table(table, out)
-    skipped = f" ({molecules.n_invalid:,} invalid skipped)" if molecules.n_invalid else ""
-    click.echo(f"scored {len(molecules):,} molecules{skipped} with {', '.join(names)} -> {out} ({written:,} rows)")
+    click.echo(f"scored {len(table) - len(invalid):,} valid molecules of {len(table):,} rows with {', '.join(names)} -> {out} ({written:,} rows)")
 
 
 @cli.command()
@@ -197,7 +209,9 @@ def score(source: str, oracles: str, out: Path, workers: int | None) -> None:
 def evaluate(generated: str, reference: str, oracles: str, targets: str, fcd: bool, fcd_reference: str, out: Path) -> None:
     """Validity, uniqueness, novelty, properties (and FCD) of GENERATED molecules.
 
-    GENERATED is a file or data set spec; every row counts, invalid or empty SMILES as invalid.
+    GENERATED is a file or data set spec; every row counts: invalid SMILES, blank lines of a .smi
+    file, empty fields of a .csv file and SD records without atoms count as invalid molecules
+    (blank lines after the last molecule are not rows).
     """
     from .data import read_spec
     from .io import check_writable, write_json
@@ -209,7 +223,7 @@ def evaluate(generated: str, reference: str, oracles: str, targets: str, fcd: bo
     parse_oracles(oracles)
     target_list = parse_targets(targets) if targets else []
     check_writable(out, (".json",))
-    strings = read_spec(generated)["smiles"].tolist()
+    strings = read_spec(generated, keep_blank=True)["smiles"].tolist()
     metrics = evaluate_molecules(
         strings, reference=reference, oracles=oracles, targets=target_list, fcd=fcd, fcd_reference=fcd_reference
     )
@@ -227,20 +241,27 @@ def target() -> None:
 
 @target.command("list")
 def target_list() -> None:
-    """List the available targets and where their files are."""
-    from .targets import available_targets, read_target
+    """List the targets and where their files are, shadowed ones too (an earlier root wins:
+    $MOLDIFF_HOME, then the current directory, then the shipped ones); unreadable files are named."""
+    from .targets import read_target, target_files
 
-    for name, path in available_targets().items():
-        t = read_target(path)
-        sign = ">" if t.direction == "above" else "<"
-        click.echo(f"{name:12s} {t.oracle} {sign} {t.threshold:.4g}   {path}")
+    for name, path, shadowed_by in target_files():
+        try:
+            t = read_target(path)
+        except MoldiffError as exc:
+            log.warning("%s", exc)
+            rule = "unreadable"
+        else:
+            rule = f"{t.oracle} {'>' if t.direction == 'above' else '<'} {t.threshold:.4g}"
+        shadowed = f"   (shadowed by {shadowed_by})" if shadowed_by else ""
+        click.echo(f"{name:12s} {rule:20s} {path}{shadowed}")
 
 
 @target.command("create")
 @click.argument("name")
 @click.option("--oracle", required=True, help="Oracle giving the property (see `moldiff oracles`).")
 @click.option("--direction", type=click.Choice(["above", "below"]), default="above", show_default=True, help="Label 1 when the value is above / below the threshold.")
-@click.option("--percentile", type=float, default=None, help="Percentile of the data that sets the threshold [default: 90 above, 10 below].")
+@click.option("--percentile", type=click.FloatRange(0, 100), default=None, help="Percentile of the data that sets the threshold [default: 90 above, 10 below].")
 @click.option("--data", "data_spec", default="qm9:train", show_default=True, help="Molecules the threshold is computed on.")
 @click.option("--description", default="", help="What the target means.")
 @click.option("--out", type=click.Path(path_type=Path), default=None, help="Target file [default: guidance/NAME/target.toml].")
@@ -280,12 +301,12 @@ def target_create(name: str, oracle: str, direction: str, percentile: float | No
 # --- sampling ----------------------------------------------------------------------------
 @cli.command("sample")
 @click.option("--model", default=DEFAULT_MODEL, show_default=True, help="Model name (see `moldiff models`) or directory.")
-@click.option("-n", "--num-samples", type=int, default=256, show_default=True, help="Molecules to generate (with --keep/--where: molecules that pass).")
+@click.option("-n", "--num-samples", type=click.IntRange(min=1), default=256, show_default=True, help="Molecules to generate (with --keep/--where: molecules that pass).")
 @click.option("--keep", default=None, help="Keep only molecules that are valid, unique (in this run), novel (not in --reference) and/or hits (of --target), e.g. valid,unique,novel.")
 @click.option("--where", default=None, help='Keep only molecules whose oracle values pass, e.g. "qed>0.5,sa<4" (operators > >= < <= =).')
 @click.option("--max-samples", type=int, default=None, help="Budget of generated molecules for --keep/--where [default: 10 x -n].")
 @click.option("--all", "write_all", is_flag=True, help="Write every generated molecule, with a kept column.")
-@click.option("--steps", type=int, default=None, help="Denoising steps T [default: the model's recommendation, else 128].")
+@click.option("--steps", type=click.IntRange(min=1), default=None, help="Denoising steps T [default: the model's recommendation, else 128].")
 @click.option("--sampler", default=None, help="mdlm, remdm-cap, remdm-rescale, remdm-conf, remdm-loop, fb, dfm (masked models), udlm, ar [default: the model's recommendation, else remdm-loop, udlm or ar].")
 @click.option("--eta", type=float, default=None, help="Remasking strength [default: the model's recommendation, else cap 0.008, rescale 0.015, conf 1.0, loop 0.02].")
 @click.option("--confidence/--no-confidence", default=None, help="Split sigma over positions by softmax(-confidence) on top of remdm-cap, remdm-rescale or remdm-loop.")
@@ -294,43 +315,58 @@ def target_create(name: str, oracle: str, direction: str, percentile: float | No
 @click.option("--t-on", type=float, default=None, help="Loop window start [default: recommended, else 0.55].")
 @click.option("--t-off", type=float, default=None, help="Loop window end [default: recommended, else 0.05].")
 @click.option("--alpha-on", type=float, default=None, help="Alpha held during the loop window [default: recommended, else 0.9].")
-@click.option("--top-p", type=float, default=None, help="Nucleus filtering of the denoiser's predictions [default: recommended, else 1].")
-@click.option("--temperature", type=float, default=None, help="[default: recommended, else 1]")
+@click.option("--top-p", type=click.FloatRange(0, 1, min_open=True), default=None, help="Nucleus filtering of the denoiser's predictions [default: recommended, else 1].")
+@click.option("--temperature", type=click.FloatRange(min=0, min_open=True), default=None, help="[default: recommended, else 1]")
 @click.option("--schedule", default=None, help="Noise schedule: loglinear or linear [default: recommended, else loglinear].")
 @click.option("--seed", type=int, default=0, show_default=True, help="Same seed, same molecules.")
-@click.option("--batch-size", type=int, default=256, show_default=True, help="Sequences per network batch.")
+@click.option("--batch-size", type=click.IntRange(min=1), default=256, show_default=True, help="Sequences per network batch.")
 @click.option("--device", default=None, help="cpu or cuda [default: cuda when available].")
-@click.option("--guidance", default=None, help="none, cfg, cbg, cbg-taylor or fudge (see the README's compatibility table) [default: none].")
-@click.option("--gamma", type=float, default=1.0, show_default=True, help="Guidance strength (>= 0; 0 is unguided, 1 the conditional).")
-@click.option("--target", default=None, help="Guidance target(s), e.g. rings or rings,qed (several only with cfg); also what --keep hits means.")
+@click.option("--threads", default=None, help="CPU threads for torch: a count or auto [default: $MOLDIFF_THREADS, else 1].")
+@click.option("--guidance", default=None, help="none, cfg, cbg, cbg-taylor or fudge (see the README's compatibility table) [default: none, or the preset's].")
+@click.option("--gamma", type=click.FloatRange(min=0), default=1.0, show_default=True, help="Guidance strength (>= 0; 0 is unguided, 1 the conditional); only with guidance.")
+@click.option("--target", default=None, help="Guidance target(s), e.g. rings or rings,qed (several only with cfg); also what --keep hits means; without guidance, only their hit fractions are reported.")
 @click.option("--classifier", default=None, help="Classifier directory for cbg/fudge [default: guidance/TARGET/PROCESS].")
-@click.option("--top-k", type=int, default=None, help="cbg (masked) and fudge: candidates the classifier scores per position [default: the whole vocabulary].")
+@click.option("--top-k", type=click.IntRange(min=1), default=None, help="cbg (masked) and fudge: candidates the classifier scores per position [default: the whole vocabulary].")
 @click.option("--preset", default=None, help=f"The ReMDM paper's QM9 settings (guidance, target, sampler; explicit sampler options override them): {presets_help()}.")
 @click.option("--reference", default="qm9", show_default=True, help="Data set spec or molecule file that novelty is judged against.")
 @click.option("--out", type=click.Path(path_type=Path), default=Path("samples.csv"), show_default=True, help="Output: .csv, .jsonl, .sdf or .smi.")
 def sample_command(model: str, num_samples: int, out: Path, keep: str | None, where: str | None, max_samples: int | None,
-                   write_all: bool, **options) -> None:
+                   write_all: bool, threads: str | None, **options) -> None:
     """Generate molecules with a trained model and summarise their quality.
 
     Sampler settings not given take the model's recommended ones (the `sampling` record of its
-    config.json, see `moldiff models`), else the defaults shown.
+    config.json, see `moldiff models`), else the defaults shown. Options that would have no effect
+    (--gamma, --top-k or --classifier without the guidance that uses them, --eta with a sampler
+    that does not remask) are refused.
     """
     from .generate import check_budget, generate, parse_keep, parse_where
     from .io import check_writable, write_table
     from .metrics import metrics_table
+    from .presets import get_preset
+    from .runtime import configure_threads
+    from .sampling import check_option_use
 
+    ctx = click.get_current_context()
+    guidance = options["guidance"] or (get_preset(options["preset"]).guidance if options["preset"] else "none")
+    if guidance == "none" and ctx.get_parameter_source("gamma") is not click.core.ParameterSource.DEFAULT:
+        raise MoldiffError("--gamma has no effect without --guidance: add --guidance cfg, cbg, cbg-taylor or fudge")
+    check_option_use(guidance, options["gamma"], None, options["classifier"], options["top_k"])
+    configure_threads(threads)
     check_writable(out)
     keep_words, conditions = parse_keep(keep), parse_where(where)  # checked before the model loads
-    if num_samples < 1:
-        raise MoldiffError(f"-n must be at least 1, not {num_samples}")
     check_budget(num_samples, max_samples, bool(keep_words or conditions))
     result = generate(model, num_samples, keep=keep, where=where, max_samples=max_samples, **options)
-    written = write_table(result.to_dataframe(all=write_all), out)
+    table = result.to_dataframe(all=True)
+    table.insert(0, "index", range(len(table)))  # each row's sample index, also in .smi and .sdf files
+    if not write_all:
+        table = table.loc[table["kept"]].drop(columns="kept")
+    written = write_table(table, out)
     metrics = result.metrics()
     speed = metrics["speed"]
     console = _console()
     guided = f", {result.guidance} gamma {options['gamma']:g} toward {', '.join(t.name for t in result.targets)}" if result.guidance != "none" else ""
-    console.print(metrics_table(metrics, title=f"{result.generated} samples, {result.options.sampler}, T = {result.options.steps}{guided}"))
+    steps = "" if result.options.sampler == "ar" else f", T = {result.options.steps}"  # AR takes one step per token
+    console.print(metrics_table(metrics, title=f"{result.generated} samples, {result.options.sampler}{steps}{guided}"))
     console.print(
         f"{speed['molecules_per_second']:.1f} molecules/s, {speed['evaluations_per_molecule']:.1f} denoiser evaluations "
         f"per molecule, network {speed['network_time_fraction']:.0%} of the time"
@@ -404,25 +440,25 @@ def _training_options(function):
         click.option("--representation", default=defaults["representation"], show_default=True, help="smiles or selfies."),
         click.option("--preset", default=defaults["preset"], show_default=True, help="Network size: tiny, compact (0.3M), medium (1.2M), small (6M), base (92M, GPU)."),
         click.option("--data", default=defaults["data"], show_default=True, help="qm9 or a molecule file (split 90/5/5, test held out)."),
-        click.option("--max-steps", type=int, default=defaults["max_steps"], show_default=True, help="Optimiser steps (may be raised when resuming)."),
-        click.option("--batch-size", type=int, default=defaults["batch_size"], show_default=True, help="Molecules per step per device; memory grows linearly with it (base preset: 256 fits 16 GB of GPU memory in bf16)."),
-        click.option("--lr", type=float, default=defaults["lr"], show_default=True, help="Peak learning rate (AdamW)."),
-        click.option("--weight-decay", type=float, default=defaults["weight_decay"], show_default=True),
-        click.option("--warmup-steps", type=int, default=defaults["warmup_steps"], show_default=True, help="Linear warm-up, then cosine decay to 10%."),
-        click.option("--grad-clip", type=float, default=defaults["grad_clip"], show_default=True),
-        click.option("--ema-decay", type=float, default=defaults["ema_decay"], show_default=True),
-        click.option("--label-dropout", type=float, default=defaults["label_dropout"], show_default=True, help="Probability of the null label per target (classifier-free guidance)."),
-        click.option("--label-dropout-all", type=float, default=defaults["label_dropout_all"], show_default=True, help="Probability of nulling all of a molecule's labels together (trains the unconditional mode)."),
+        click.option("--max-steps", type=click.IntRange(min=1), default=defaults["max_steps"], show_default=True, help="Optimiser steps (may be raised when resuming)."),
+        click.option("--batch-size", type=click.IntRange(min=1), default=defaults["batch_size"], show_default=True, help="Molecules per step per device; memory grows linearly with it (base preset: 256 fits 16 GB of GPU memory in bf16)."),
+        click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=defaults["lr"], show_default=True, help="Peak learning rate (AdamW)."),
+        click.option("--weight-decay", type=click.FloatRange(min=0), default=defaults["weight_decay"], show_default=True),
+        click.option("--warmup-steps", type=click.IntRange(min=0), default=defaults["warmup_steps"], show_default=True, help="Linear warm-up, then cosine decay to 10%."),
+        click.option("--grad-clip", type=click.FloatRange(min=0), default=defaults["grad_clip"], show_default=True),
+        click.option("--ema-decay", type=click.FloatRange(0, 1, max_open=True), default=defaults["ema_decay"], show_default=True),
+        click.option("--label-dropout", type=click.FloatRange(0, 1, max_open=True), default=defaults["label_dropout"], show_default=True, help="Probability of the null label per target (classifier-free guidance)."),
+        click.option("--label-dropout-all", type=click.FloatRange(0, 1, max_open=True), default=defaults["label_dropout_all"], show_default=True, help="Probability of nulling all of a molecule's labels together (trains the unconditional mode)."),
         click.option("--loss-weighting", type=click.Choice(["elbo", "ce"]), default=defaults["loss_weighting"], show_default=True, help="MDLM loss: the ELBO (1/t weight) or plain cross-entropy on masked tokens."),
-        click.option("--randomized-smiles", type=int, default=defaults["randomized_smiles"], show_default=True, help="Add K randomized (non-canonical) atom orders of each training molecule."),
+        click.option("--randomized-smiles", type=click.IntRange(min=0), default=defaults["randomized_smiles"], show_default=True, help="Add K randomized (non-canonical) atom orders of each training molecule."),
         click.option("--init-from", default=None, help="Warm-start network and EMA from a model (directory or name) or a run directory; the record keeps every stage."),
-        click.option("--dropout", type=float, default=defaults["dropout"], show_default=True),
+        click.option("--dropout", type=click.FloatRange(0, 1, max_open=True), default=defaults["dropout"], show_default=True),
         click.option("--schedule", default=defaults["schedule"], show_default=True, help="Noise schedule: loglinear or linear."),
         click.option("--max-length", type=int, default=defaults["max_length"], show_default=True, help="Tokens per sequence incl. <bos>/<eos>; longer molecules are skipped."),
         click.option("--seed", type=int, default=defaults["seed"], show_default=True),
-        click.option("--val-every", type=int, default=defaults["val_every"], show_default=True, help="Validate every N steps."),
-        click.option("--checkpoint-every", type=int, default=defaults["checkpoint_every"], show_default=True, help="Checkpoint every N steps."),
-        click.option("--val-molecules", type=int, default=defaults["val_molecules"], show_default=True, help="Validation molecules used."),
+        click.option("--val-every", type=click.IntRange(min=1), default=defaults["val_every"], show_default=True, help="Validate every N steps."),
+        click.option("--checkpoint-every", type=click.IntRange(min=1), default=defaults["checkpoint_every"], show_default=True, help="Checkpoint every N steps."),
+        click.option("--val-molecules", type=click.IntRange(min=1), default=defaults["val_molecules"], show_default=True, help="Validation molecules used."),
         click.option("--out", required=True, type=click.Path(path_type=Path), help="Run directory; the trained model is exported into it."),
         click.option("--resume", is_flag=True, help="Continue the interrupted run in --out exactly."),
         click.option("--accelerator", default="auto", show_default=True, help="Lightning accelerator: auto, cpu, gpu."),
@@ -475,34 +511,53 @@ def train_classifier_command(target: str, process: str, **options) -> None:
 
 
 @cli.command("models")
-def list_models() -> None:
-    """List available models and classifiers: kind, representation, targets, size, validation."""
-    from rich.table import Table
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON list (one object per model) for scripts.")
+def list_models(as_json: bool) -> None:
+    """List available models and classifiers: kind, representation, targets, size, validation.
+
+    On a terminal this is a table; piped, it is tab-separated lines with full names and paths.
+    """
+    import json
 
     from .assets import list_assets
     from .modelfile import CONFIG_FILE, read_config
 
-    table = Table(title="models", title_justify="left")
-    for column in ("name", "kind", "representation", "targets", "parameters", "steps", "validation", "path"):
-        table.add_column(column)
     found = dict(list_assets("models"))
     for name, folder in list_assets("guidance").items():
         found.update({f"{name}/{sub.name}": sub for sub in sorted(folder.iterdir()) if (sub / CONFIG_FILE).exists()})
+    rows = []
     for name, folder in found.items():
         if not (folder / CONFIG_FILE).exists():
             continue
         try:
             config = read_config(folder)
         except MoldiffError as exc:
-            table.add_row(name, "unreadable", "", "", "", "", str(exc), str(folder))
+            rows.append({"name": name, "kind": "unreadable", "representation": "", "targets": "", "parameters": "",
+                         "steps": "", "validation": str(exc), "path": str(folder)})
             continue
         kind = config["kind"] + (f" ({config.get('process')})" if config["kind"] == "classifier" else "")
         validation = ", ".join(f"{k} {v:.4g}" for k, v in config.get("validation", {}).items() if k in ("nll", "bits_per_token", "accuracy", "cross_entropy"))
-        table.add_row(name, kind, config["representation"], ",".join(t["name"] for t in config["targets"]),
-                      f"{config['weights']['parameters']:,}", str(config.get("training", {}).get("steps", "")), validation, str(folder))
-    if not table.rows:
+        rows.append({"name": name, "kind": kind, "representation": config["representation"],
+                     "targets": ",".join(t["name"] for t in config["targets"]), "parameters": config["weights"]["parameters"],
+                     "steps": config.get("training", {}).get("steps", ""), "validation": validation, "path": str(folder)})
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    if not rows:
         click.echo("no models found under models/ or guidance/ (train one with `moldiff train`)")
         return
+    if not sys.stdout.isatty():
+        click.echo("\t".join(rows[0]))
+        for row in rows:
+            click.echo("\t".join(str(v) for v in row.values()))
+        return
+    from rich.table import Table
+
+    table = Table(title="models", title_justify="left")
+    for column in rows[0]:
+        table.add_column(column, overflow="fold")
+    for row in rows:
+        table.add_row(*(f"{v:,}" if isinstance(v, int) else str(v) for v in row.values()))
     _console().print(table)
 
 
@@ -511,11 +566,14 @@ def list_models() -> None:
 @click.argument("destination", type=click.Path(path_type=Path))
 @click.option("--dtype", type=click.Choice(["float16", "bfloat16", "float32"]), default="float16", show_default=True,
               help="Weight precision on disk (upcast to float32 when loaded).")
-def export_model_command(source: str, destination: Path, dtype: str) -> None:
-    """Copy a trained model (a run directory or a model name) into DESTINATION, e.g. models/NAME."""
+@click.option("--force", is_flag=True, help="Replace the model in an existing, non-empty DESTINATION.")
+def export_model_command(source: str, destination: Path, dtype: str, force: bool) -> None:
+    """Copy a trained model (a run directory or a model name) into DESTINATION, e.g. models/NAME,
+    with a model card (README.md) rendered from its record. An existing DESTINATION that is not
+    empty is refused unless --force is given."""
     from .modelfile import WEIGHTS_FILE, export_model
 
-    export_model(source, destination, dtype)
+    export_model(source, destination, dtype, force=force)
     click.echo(f"{source} -> {destination} ({(destination / WEIGHTS_FILE).stat().st_size / 1e6:.2f} MB, {dtype})")
 
 

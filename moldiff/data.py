@@ -93,11 +93,12 @@ def parse_spec(spec: str) -> tuple[str, str | None] | None:
     return name, split or None
 
 
-def read_spec(spec: str) -> pd.DataFrame:
-    """Rows of a data set spec as a DataFrame with a ``smiles`` column, unvalidated for files."""
+def read_spec(spec: str, keep_blank: bool = False) -> pd.DataFrame:
+    """Rows of a data set spec as a DataFrame with a ``smiles`` column, unvalidated for files
+    (``keep_blank``: see :func:`moldiff.io.read_molecule_file`)."""
     parsed = parse_spec(spec)
     if parsed is None:
-        return read_molecule_file(spec)
+        return read_molecule_file(spec, keep_blank)
     smiles = load_split(*parsed)
     return pd.DataFrame({"smiles": smiles}, index=pd.Index(range(1, len(smiles) + 1), name="line"))
 
@@ -152,6 +153,19 @@ def load_molecules(spec: str, progress: bool = True) -> Molecules:
     return Molecules(spec, clean, len(table), invalid_lines)
 
 
+def molecule_rows(spec: str, progress: bool = True) -> pd.DataFrame:
+    """Every row of a data set spec or file, in order, invalid ones included: the row's ``line``
+    (SDF: ``record``) number, its canonical ``smiles`` (empty if invalid), ``valid``, the ``input``
+    string, then the source's other columns. Blank lines count as invalid rows."""
+    table = read_spec(spec, keep_blank=True)
+    canonical = canonicalise_all(table["smiles"].tolist(), progress=progress)
+    rows = table.rename(columns={"smiles": "input"}).reset_index()
+    rows.insert(1, "smiles", [c or "" for c in canonical])
+    rows.insert(2, "valid", [c is not None for c in canonical])
+    rows.insert(3, "input", rows.pop("input"))
+    return rows
+
+
 def describe_lines(lines: list[int]) -> str:
     """``'lines 3, 7, 9 and 2 more'``: the first few line numbers of a list."""
     shown = ", ".join(str(n) for n in lines[:MAX_LISTED_LINES])
@@ -185,13 +199,18 @@ def prepare_dataset(source: Path, out_dir: Path, name: str = "qm9", seed: int = 
     Every step is deterministic, so running it on the packaged source reproduces the packaged
     files exactly (a test checks that) as long as RDKit's canonical SMILES do not change.
     """
-    with gzip.open(source, "rt", encoding="utf-8") if source.suffix == ".gz" else open(source, encoding="utf-8") as handle:
-        text = handle.read()
+    try:
+        with gzip.open(source, "rt", encoding="utf-8") if source.suffix == ".gz" else open(source, encoding="utf-8") as handle:
+            text = handle.read()
+    except (OSError, EOFError, UnicodeDecodeError) as exc:
+        raise MoldiffError(f"cannot read {source} as SMILES text{' (gzip)' if source.suffix == '.gz' else ''}: {exc}") from None
     strings = text.split("\n")
     if strings and strings[-1] == "":
         strings.pop()
     canonical = canonicalise_all(strings)
     valid = [c for c in canonical if c is not None]
+    if not valid:
+        raise MoldiffError(f"{source} holds no valid SMILES ({len(strings)} lines read): nothing to prepare")
     table = split_molecules(valid, seed=seed)
     csv_text = table.to_csv(index=False, lineterminator="\n")
     with atomic_write(out_dir / f"{name}.csv.gz", "wb") as handle:

@@ -31,7 +31,8 @@ import pandas as pd
 from .errors import MoldiffError
 from .modelfile import LoadedModel, load
 from .oracles import get_oracle, parse_oracles
-from .sampling import DEFAULT_ORACLES, SampleResult, _default_device, sample
+from .runtime import check_device
+from .sampling import DEFAULT_ORACLES, SampleResult, sample
 
 log = logging.getLogger("moldiff")
 
@@ -259,7 +260,7 @@ def generate(
         raise MoldiffError(f"seed must be an integer or None, not {seed!r}")
     options = {k: v for k, v in options.items() if v is not None}
     if not isinstance(model, LoadedModel):
-        model = load(model, device=options.get("device") or _default_device())
+        model = load(model, device=check_device(options.get("device")))
     if options.get("preset") is None:  # a preset is a whole choice of settings: the papers', not the model's
         options = {**recommended_options(model.config, options.get("sampler")), **options}
     results: list[SampleResult] = []

@@ -14,6 +14,7 @@ which inflates novelty). Definitions, for ``n`` generated strings:
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -24,6 +25,10 @@ from .chem import canonicalise_all
 from .data import load_molecules, load_split, parse_spec
 from .oracles import parse_oracles, score
 from .targets import Target
+
+log = logging.getLogger("moldiff")
+#: Below this many valid molecules, an FCD comes with a warning (the papers use 10,000).
+FCD_MIN_MOLECULES = 1000
 
 
 @dataclass(frozen=True)
@@ -111,15 +116,27 @@ def evaluate(
             "hit_fraction_novel": _fraction(int(novel_hits.sum()), len(novel)),
         }
     if fcd:
-        from .fcd import frechet_chemnet_distance
-
-        fcd_smiles = load_reference(fcd_reference, progress=progress).smiles
-        metrics["fcd"] = {
-            "value": frechet_chemnet_distance(valid, sorted(fcd_smiles), device=device),
-            "reference": fcd_reference,
-            "reference_molecules": len(fcd_smiles),
-        }
+        metrics["fcd"] = _fcd(valid, fcd_reference, device, progress)
     return metrics
+
+
+def _fcd(valid: list[str], fcd_reference: str, device: str, progress: bool) -> dict[str, Any]:
+    """FCD of the valid molecules, with a ``warning`` when there are too few for a fair estimate
+    and a ``reason`` instead of a value when there are too few for any."""
+    from .fcd import frechet_chemnet_distance
+
+    fcd_smiles = load_reference(fcd_reference, progress=progress).smiles
+    result: dict[str, Any] = {"value": None, "reference": fcd_reference, "reference_molecules": len(fcd_smiles)}
+    if len(valid) < 2:
+        result["reason"] = f"FCD needs at least 2 valid molecules (got {len(valid)})"
+        log.warning("no FCD: %s", result["reason"])
+        return result
+    result["value"] = frechet_chemnet_distance(valid, sorted(fcd_smiles), device=device)
+    if len(valid) < FCD_MIN_MOLECULES:
+        result["warning"] = (f"FCD of only {len(valid)} valid molecules is biased upward and noisy; "
+                             f"compare FCDs of at least {FCD_MIN_MOLECULES} molecules")
+        log.warning("%s", result["warning"])
+    return result
 
 
 def metrics_table(metrics: dict[str, Any], title: str = "Sample quality"):
@@ -142,7 +159,9 @@ def metrics_table(metrics: dict[str, Any], title: str = "Sample quality"):
         summary.add_row(label, "", f"{hits['hit_fraction_valid']:.4f}", "valid")
         summary.add_row(label, "", f"{hits['hit_fraction_novel']:.4f}", "novel")
     if "fcd" in metrics:
-        summary.add_row("FCD", "", f"{metrics['fcd']['value']:.4f}", f"vs {metrics['fcd']['reference']}")
+        fcd = metrics["fcd"]
+        value = "n/a" if fcd["value"] is None else f"{fcd['value']:.4f}" + (" (few molecules)" if "warning" in fcd else "")
+        summary.add_row("FCD", "", value, f"vs {fcd['reference']}" + (f": {fcd['reason']}" if "reason" in fcd else ""))
 
     properties = Table(title="Properties", title_justify="left")
     for column in ("property", "over", "count", "mean", "q1", "median", "q3"):

@@ -15,6 +15,7 @@ truncated, corrupted or mismatched is a :class:`~moldiff.errors.MoldiffError` na
 from __future__ import annotations
 
 import hashlib
+import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,7 +26,7 @@ from safetensors.torch import load_file, save
 
 from .assets import ASSET_KINDS, find_asset
 from .errors import MoldiffError
-from .io import atomic_write, read_json, write_json
+from .io import atomic_write, read_json, sha256_text, write_json
 from .networks import NetworkConfig, Transformer
 from .targets import Target
 from .tokenizers import Tokenizer, tokenizer_from_dict
@@ -160,8 +161,31 @@ def save_model(
             "bytes": len(blob),
         },
     }
+    full["integrity"] = config_checksums(full)
     write_json(full, directory / CONFIG_FILE)
     return directory
+
+
+#: The parts of ``config.json`` that define what the weights mean; each is checksummed on export.
+DEFINING_PARTS = ("kind", "process", "representation", "schedule", "tokenizer", "targets", "network", "weights")
+
+
+def config_checksums(config: dict[str, Any]) -> dict[str, str]:
+    """sha256 of each defining part of a config (canonical JSON), recorded as ``integrity``."""
+    return {part: sha256_text(json.dumps(config.get(part), sort_keys=True)) for part in DEFINING_PARTS}
+
+
+def check_config_integrity(config: dict[str, Any], path: Path) -> None:
+    """Refuse a config whose defining parts were edited since export (a config without
+    ``integrity``, from before checksums were recorded, is accepted)."""
+    recorded = config.get("integrity")
+    if recorded is None:
+        return
+    current = config_checksums(config)
+    edited = [part for part in DEFINING_PARTS if recorded.get(part) != current[part]]
+    if edited:
+        raise MoldiffError(f"{path}: {', '.join(edited)} edited since the model was exported (checksum differs); "
+                           "the weights would not mean what the file says: restore or re-export the model")
 
 
 def resolve_model_path(name_or_path: str | Path) -> Path:
@@ -202,6 +226,7 @@ def load(name_or_path: str | Path, device: str | torch.device = "cpu") -> Loaded
     directory = resolve_model_path(name_or_path)
     config = read_config(directory)
     config_path = directory / CONFIG_FILE
+    check_config_integrity(config, config_path)
     try:
         network = Transformer(NetworkConfig(**config["network"]))
     except (TypeError, MoldiffError) as exc:
@@ -238,12 +263,23 @@ def load(name_or_path: str | Path, device: str | torch.device = "cpu") -> Loaded
     return LoadedModel(directory, config, network, tokenizer, targets)
 
 
-def export_model(source: str | Path, destination: str | Path, dtype: str = "float16") -> Path:
-    """Copy the model at ``source`` (e.g. a training run) into ``destination`` with weights in ``dtype``.
+def export_model(source: str | Path, destination: str | Path, dtype: str = "float16", force: bool = False) -> Path:
+    """Copy the model at ``source`` (e.g. a training run) into ``destination`` with weights in ``dtype``,
+    and render its model card (``README.md``) there.
 
     The record (training, data, validation) is kept; half-precision weights halve the size and are
-    upcast to float32 on :func:`load`. Other files in ``destination`` (a model card) are left alone.
+    upcast to float32 on :func:`load`. A ``destination`` that exists and is not empty is refused
+    unless ``force`` (then its model files and card are replaced; other files are left alone).
     """
+    from .modelcard import write_card
+
+    destination = Path(destination)
+    if destination.exists() and not destination.is_dir():
+        raise MoldiffError(f"{destination} is a file: give a directory for the model")
+    if destination.is_dir() and any(destination.iterdir()) and not force:
+        raise MoldiffError(f"{destination} already exists and is not empty: add --force to replace the model in it, or choose another directory")
     model = load(source)
-    record = {k: v for k, v in model.config.items() if k not in ("format", "version", "network", "weights")}
-    return save_model(destination, model.network, record, dtype)
+    record = {k: v for k, v in model.config.items() if k not in ("format", "version", "network", "weights", "integrity")}
+    save_model(destination, model.network, record, dtype)
+    write_card(destination, destination.name)
+    return destination

@@ -8,6 +8,7 @@ marked), canonicalises, marks novelty against a reference data set and scores wi
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -35,10 +36,12 @@ from .metrics import evaluate, load_reference
 from .modelfile import LoadedModel, load
 from .oracles import parse_oracles, score
 from .presets import apply_preset
-from .samplers import SamplerOptions, progress_total, run_sampler
-from .targets import Target, load_target
+from .runtime import check_device
+from .samplers import DEFAULT_ETA, SamplerOptions, progress_total, run_sampler
+from .targets import Target, available_targets, check_trained_target, load_target, read_target
 
 DEFAULT_ORACLES = ("rings", "qed")
+log = logging.getLogger("moldiff")
 
 
 @dataclass
@@ -131,18 +134,19 @@ def sample(
         raise MoldiffError(f"num_samples must be at least 1, not {num_samples}")
     if batch_size < 1:
         raise MoldiffError(f"batch_size must be at least 1, not {batch_size}")
-    oracle_names = parse_oracles(oracles)
-    if not isinstance(model, LoadedModel):
-        model = load(model, device=device or _default_device())
-    elif device is not None:
-        model.network.to(device)
-    if model.kind == "classifier":
-        raise MoldiffError(f"{model.path} is a guidance classifier, not a generative model")
     settings = apply_preset(preset, dict(
         sampler=sampler, eta=eta, t_on=t_on, t_off=t_off, alpha_on=alpha_on, confidence=confidence,
         loop_window=loop_window, t_switch=t_switch, guidance=guidance, target=target,
     ))
     guidance, target = settings.pop("guidance", None) or "none", settings.pop("target", None)
+    check_option_use(guidance, gamma, target, classifier, top_k)
+    oracle_names = parse_oracles(oracles)
+    if not isinstance(model, LoadedModel):
+        model = load(model, device=check_device(device))
+    elif device is not None:
+        model.network.to(check_device(device))
+    if model.kind == "classifier":
+        raise MoldiffError(f"{model.path} is a guidance classifier, not a generative model")
     denoiser, targets = guided_denoiser(model, guidance, gamma, target, classifier, top_k)
     oracle_names = list(dict.fromkeys([*oracle_names, *(t.oracle for t in targets)]))
     default_sampler = {"masked": "remdm-loop", "uniform": "udlm", "autoregressive": "ar"}[denoiser.kind]
@@ -151,6 +155,8 @@ def sample(
         steps=steps, schedule=schedule, top_p=top_p, temperature=temperature, seed=seed, skip_unchanged=skip_unchanged,
         **{k: v for k, v in settings.items() if v is not None},
     ).validate(denoiser.kind)
+    if eta is not None and options.sampler not in DEFAULT_ETA:
+        raise MoldiffError(f"--eta has no effect with --sampler {options.sampler}: only the remdm samplers remask")
 
     batches = [min(batch_size, num_samples - start) for start in range(0, num_samples, batch_size)]
     tokens, evaluations, network_seconds = [], 0, 0.0
@@ -167,6 +173,23 @@ def sample(
     table = decode_table(model, torch.cat(tokens), reference, oracle_names)
     return SampleResult(table, options, str(model.path), seconds, evaluations, network_seconds, reference, targets,
                         getattr(denoiser, "classifier_passes", 0), guidance)
+
+
+def check_option_use(guidance: str, gamma: float, target: str | Sequence[str] | None, classifier: str | None,
+                     top_k: int | None) -> None:
+    """Refuse options that would be silently ignored (checked before any model loads); warn that a
+    target without guidance only reports hit fractions."""
+    if top_k is not None and top_k < 1:
+        raise MoldiffError(f"top_k (--top-k) must be at least 1, not {top_k}")
+    if guidance == "none":
+        if gamma != 1.0:
+            raise MoldiffError("--gamma has no effect without --guidance: add --guidance cfg, cbg, cbg-taylor or fudge")
+        if _target_names(target):
+            log.warning("--target without --guidance: sampling is unguided; hit fractions toward %s are reported", target)
+    if top_k is not None and guidance not in ("cbg", "fudge"):
+        raise MoldiffError("--top-k has no effect without --guidance cbg or fudge")
+    if classifier is not None and guidance not in ("cbg", "cbg-taylor", "fudge"):
+        raise MoldiffError("--classifier has no effect without --guidance cbg, cbg-taylor or fudge")
 
 
 def _target_names(target: str | Sequence[str] | None) -> list[str]:
@@ -193,6 +216,10 @@ def guided_denoiser(model: LoadedModel, guidance: str, gamma: float, target: str
         if missing:
             known = ", ".join(model.target_names) or "none (train with --targets)"
             raise MoldiffError(f"the model was not trained with target '{missing[0]}' for cfg; its targets: {known}")
+        local = available_targets()
+        for recorded in model.targets:
+            if recorded.name in names and recorded.name in local:
+                check_trained_target(recorded, read_target(local[recorded.name]), f"the model {model.path}")
         null = torch.tensor([model.network.null_labels], device=base.device)
         labels = torch.tensor([[1 if t in names else n for t, n in zip(model.target_names, model.network.null_labels)]], device=base.device)
         return CFGDenoiser(base, labels, null, gamma), [t for t in model.targets if t.name in names]
@@ -201,6 +228,7 @@ def guided_denoiser(model: LoadedModel, guidance: str, gamma: float, target: str
     wanted = load_target(names[0])
     process = CLASSIFIER_PROCESS[base.kind]
     clf = _load_classifier(model, names[0], process, classifier, base.device)
+    check_trained_target(clf.targets[0], wanted, f"the classifier {clf.path}")
     if guidance == "fudge":
         return FudgeDenoiser(base, PrefixClassifier(clf), gamma, top_k), [wanted]
     return CBGDenoiser(base, ModelClassifier(clf), gamma, taylor=guidance == "cbg-taylor", top_k=top_k), [wanted]
@@ -229,10 +257,6 @@ def _load_classifier(model: LoadedModel, target: str, process: str, path: str | 
     if clf.target_names != [target]:
         raise MoldiffError(f"classifier {clf.path} predicts {', '.join(clf.target_names)}, not '{target}'")
     return clf
-
-
-def _default_device() -> str:
-    return "cuda" if torch.cuda.is_available() else "cpu"
 
 
 def decode_table(model: LoadedModel, tokens: torch.Tensor, reference: str, oracles: list[str]) -> pd.DataFrame:

@@ -31,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from .assets import find_asset, list_assets
+from .assets import find_asset, list_all_assets, list_assets
 from .errors import MoldiffError
 from .io import atomic_write
 from .oracles import get_oracle
@@ -60,6 +60,16 @@ class Target:
             raise MoldiffError(f"target '{self.name}': direction must be one of {', '.join(DIRECTIONS)}, not '{self.direction}'")
         if not math.isfinite(self.threshold):
             raise MoldiffError(f"target '{self.name}': threshold must be a finite number")
+
+    @property
+    def rule(self) -> str:
+        """The label rule, e.g. ``'rings > 3'``."""
+        return f"{self.oracle} {'>' if self.direction == 'above' else '<'} {self.threshold:.6g}"
+
+    def same_labels(self, other: "Target") -> bool:
+        """Whether both targets label every molecule alike (same oracle, direction and threshold)."""
+        return (self.oracle, self.direction) == (other.oracle, other.direction) and math.isclose(
+            self.threshold, other.threshold, rel_tol=1e-9, abs_tol=1e-12)
 
     def labels(self, values: np.ndarray) -> np.ndarray:
         """Boolean labels of oracle values; NaN (invalid molecule) is never a hit."""
@@ -138,6 +148,29 @@ def available_targets() -> dict[str, Path]:
         for name, folder in list_assets("guidance").items()
         if (folder / TARGET_FILE).is_file()
     }
+
+
+def target_files() -> list[tuple[str, Path, Path | None]]:
+    """Every target file as ``(name, path, shadowed_by)``; ``shadowed_by`` is the file that a name
+    resolves to when an earlier asset root holds the same name (``None`` for the file in use)."""
+    found: list[tuple[str, Path, Path | None]] = []
+    used: dict[str, Path] = {}
+    for name, folder in list_all_assets("guidance"):
+        path = folder / TARGET_FILE
+        if path.is_file():
+            found.append((name, path, used.get(name)))
+            used.setdefault(name, path)
+    return found
+
+
+def check_trained_target(recorded: Target, given: Target, trained: str) -> None:
+    """Refuse a target whose labels differ from the ones ``trained`` (a model or classifier) learnt."""
+    if not recorded.same_labels(given):
+        where = f" ({given.path})" if given.path else ""
+        raise MoldiffError(
+            f"target '{given.name}' is not the one {trained} was trained on: trained on {recorded.rule}, "
+            f"given {given.rule}{where}; remove or rename the other target file, or retrain"
+        )
 
 
 def load_target(name_or_path: str | Path) -> Target:

@@ -70,15 +70,19 @@ class TrainConfig:
                             ("val_every", self.val_every), ("checkpoint_every", self.checkpoint_every)):
             if value < 1:
                 raise MoldiffError(f"{name} must be at least 1, not {value}")
-        for name, value in (("label_dropout", self.label_dropout), ("label_dropout_all", self.label_dropout_all)):
-            if not 0.0 <= value < 1.0:
-                raise MoldiffError(f"{name} must be in [0, 1), not {value}")
+        for name, low, high in (("label_dropout", 0.0, 1.0), ("label_dropout_all", 0.0, 1.0), ("dropout", 0.0, 1.0),
+                                ("ema_decay", 0.0, 1.0)):
+            if not low <= getattr(self, name) < high:
+                raise MoldiffError(f"{name} must be in [{low:g}, {high:g}), not {getattr(self, name)}")
+        if not self.lr > 0:
+            raise MoldiffError(f"lr must be positive, not {self.lr}")
+        for name in ("weight_decay", "grad_clip", "warmup_steps", "randomized_smiles"):
+            if getattr(self, name) < 0:
+                raise MoldiffError(f"{name} must be at least 0, not {getattr(self, name)}")
         if self.loss_weighting not in LOSS_WEIGHTINGS:
             raise MoldiffError(f"unknown loss weighting '{self.loss_weighting}': choose one of {', '.join(LOSS_WEIGHTINGS)}")
         if self.loss_weighting != "elbo" and self.kind != "mdlm":
             raise MoldiffError(f"--loss-weighting {self.loss_weighting} applies to mdlm only; {self.kind} trains on its own likelihood")
-        if self.randomized_smiles < 0:
-            raise MoldiffError(f"randomized_smiles must be 0 or more, not {self.randomized_smiles}")
 
     def command(self) -> str:
         """The ``moldiff`` command line that reproduces this run."""

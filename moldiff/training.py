@@ -22,6 +22,8 @@ import logging
 import math
 import os
 import platform
+import signal
+import sys
 import time
 import warnings
 from collections.abc import Callable
@@ -35,6 +37,7 @@ import torch
 import torch.nn.functional as F
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.loggers import CSVLogger
+from lightning.pytorch.utilities.exceptions import SIGTERMException
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from . import __version__
@@ -70,6 +73,8 @@ from .tokenizers import MASK_ID, Tokenizer, tokenizer_class
 from .trainconfig import LEGACY_VALUES, RESUMABLE_CHANGES, TRAIN_CONFIG_FILE, TrainConfig
 
 log = logging.getLogger("moldiff")
+#: Fewer validation molecules than this give no validation metrics (one noise draw per molecule is no estimate).
+MIN_VALIDATION_MOLECULES = 16
 
 # --- data -----------------------------------------------------------------------------------
 @dataclass
@@ -102,8 +107,6 @@ def prepare_training_data(config: TrainConfig, progress: bool = True) -> Trainin
         table = split_molecules(molecules.smiles)
         train = table.loc[table["split"] == "train", "smiles"].tolist()
         valid = table.loc[table["split"] == "valid", "smiles"].tolist()
-        if not valid:
-            valid = train[: max(1, len(train) // 20)]
         tokenizer = tokenizer_class(config.representation).build(train + valid, config.max_length, progress=progress)
         record = {"spec": config.data, "sha256": sha256_text("\n".join(molecules.smiles)),
                   "invalid_skipped": molecules.n_invalid}
@@ -113,9 +116,14 @@ def prepare_training_data(config: TrainConfig, progress: bool = True) -> Trainin
         if encoded.n_skipped:
             reasons = ", ".join(f"{n} {why}" for why, n in encoded.skipped.items())
             log.warning("%s split: skipped %d of %d molecules (%s)", split_name, encoded.n_skipped, len(smiles), reasons)
-        if len(encoded.kept) == 0:
-            raise MoldiffError(f"no molecule of the {split_name} split fits max_length {config.max_length}")
         kept = [smiles[i] for i in encoded.kept]
+        if split_name == "valid" and len(kept) < MIN_VALIDATION_MOLECULES:
+            record["validation"] = (f"no validation: the validation split holds {len(kept)} molecules, fewer than "
+                                    f"{MIN_VALIDATION_MOLECULES} (it is 5% of the data; give at least "
+                                    f"{20 * MIN_VALIDATION_MOLECULES} molecules to validate)")
+            log.warning("%s: %s", config.data, record["validation"])
+        elif not kept:
+            raise MoldiffError(f"no molecule of the {split_name} split fits max_length {config.max_length}")
         labels = np.zeros((len(kept), len(targets)), dtype=np.int64)
         for j, target in enumerate(targets):
             labels[:, j] = target.labels(score_persistent(kept, target.oracle, progress=progress))
@@ -436,15 +444,33 @@ def hardware_description(trainer: pl.Trainer) -> str:
 
 
 class SaveOnInterrupt(pl.Callback):
-    """On Ctrl-C, save ``last.ckpt`` before Lightning shuts down, so ``--resume`` loses nothing."""
+    """On Ctrl-C or SIGTERM (how schedulers such as SLURM stop jobs), save ``last.ckpt`` before
+    Lightning shuts down, so ``--resume`` loses nothing."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
 
     def on_exception(self, trainer: pl.Trainer, pl_module: pl.LightningModule, exception: BaseException) -> None:
-        if isinstance(exception, KeyboardInterrupt):
+        if isinstance(exception, (KeyboardInterrupt, SIGTERMException)):
             trainer.save_checkpoint(self.path)
-            log.warning("interrupted at step %d: checkpoint saved; continue with the same command and --resume", trainer.global_step)
+            how = "stopped by SIGTERM" if isinstance(exception, SIGTERMException) else "interrupted"
+            log.warning("%s at step %d: checkpoint saved; continue with the same command and --resume", how, trainer.global_step)
+
+
+class ProgressLines(pl.Callback):
+    """Plain ``step N/M: loss ...`` lines, about every 5% of the run, for output that is not a terminal
+    (a log file or a scheduler's output), where a progress bar would only show at exit."""
+
+    def __init__(self, max_steps: int) -> None:
+        self.max_steps, self.every = max_steps, max(1, max_steps // 20)
+        self.started = time.perf_counter()
+
+    def on_train_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs: Any, batch: Any, batch_idx: int) -> None:
+        step = trainer.global_step
+        if step % self.every == 0 or step == self.max_steps:
+            loss = trainer.callback_metrics.get("train/loss")
+            shown = f", loss {float(loss):.4f}" if loss is not None else ""
+            log.info("step %d/%d%s (%.0f s)", step, self.max_steps, shown, time.perf_counter() - self.started)
 
 
 def _quiet_lightning() -> None:
@@ -468,6 +494,10 @@ def _check_resume(out: Path, config: TrainConfig) -> Path:
         saved = json.loads(saved_path.read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError) as exc:
         raise MoldiffError(f"cannot read {saved_path}: {exc}") from None
+    step = torch.load(checkpoint, map_location="cpu", weights_only=False).get("global_step", 0)
+    if config.max_steps < step:
+        raise MoldiffError(f"cannot resume {out} with --max-steps {config.max_steps}: its checkpoint is at step {step}; "
+                           f"give --max-steps {step} or more (a larger value extends the run)")
     current = asdict(config)
     saved = {**LEGACY_VALUES, **saved}
     differ = [k for k in current if k not in RESUMABLE_CHANGES and saved.get(k) != current[k]]
@@ -494,6 +524,8 @@ def train(
     An interrupted run (Ctrl-C) saves a checkpoint; ``resume=True`` continues it exactly.
     """
     _quiet_lightning()
+    if accelerator in ("gpu", "cuda") and not torch.cuda.is_available():
+        raise MoldiffError(f"--accelerator {accelerator}: no GPU is available on this machine; use --accelerator cpu or auto")
     out = Path(config.out)
     checkpoint = _check_resume(out, config) if resume else None
     if not resume and (out / "checkpoints" / "last.ckpt").exists():
@@ -506,32 +538,38 @@ def train(
         warm.apply(module, data.tokenizer)
     if precision is None:
         precision = "bf16-mixed" if accelerator in ("gpu", "cuda") or (accelerator == "auto" and torch.cuda.is_available()) else "32-true"
-    loggers: list[Any] = [CSVLogger(out, name="logs")]
+    loggers: list[Any] = [CSVLogger(out, name="logs", version=0)]  # one log per run, appended to on resume
     try:
         import tensorboard  # noqa: F401
         from lightning.pytorch.loggers import TensorBoardLogger
 
-        loggers.append(TensorBoardLogger(out, name="tensorboard"))
+        loggers.append(TensorBoardLogger(out, name="tensorboard", version=0))
     except ImportError:
         pass
+    interactive = progress and sys.stderr.isatty()
     checkpoints = ModelCheckpoint(dirpath=out / "checkpoints", filename="{step}", every_n_train_steps=config.checkpoint_every,
                                   save_last=True, save_top_k=1, monitor=None)
     trainer = pl.Trainer(
         max_steps=config.max_steps, accelerator=accelerator, devices=devices, num_nodes=num_nodes, strategy=strategy,
         precision=precision, gradient_clip_val=config.grad_clip, logger=loggers,
-        callbacks=[checkpoints, SaveOnInterrupt(out / "checkpoints" / "last.ckpt")],
+        callbacks=[checkpoints, SaveOnInterrupt(out / "checkpoints" / "last.ckpt"),
+                   *([ProgressLines(config.max_steps)] if progress and not interactive else [])],
         val_check_interval=min(config.val_every, config.max_steps), check_val_every_n_epoch=None,
-        use_distributed_sampler=False, enable_progress_bar=progress, enable_model_summary=False,
+        use_distributed_sampler=False, enable_progress_bar=interactive, enable_model_summary=False,
         num_sanity_val_steps=0, log_every_n_steps=min(50, config.max_steps), max_epochs=-1,
+        limit_val_batches=None if "validation" not in data.record else 0,
     )
     if trainer.strategy.root_device.type == "cpu" and trainer.world_size > 1:
         torch.set_num_threads(max(1, available_cpus() // trainer.num_devices))  # oversubscribed OpenMP crawls
     if trainer.is_global_zero:
         out.mkdir(parents=True, exist_ok=True)
         write_json(asdict(config), out / TRAIN_CONFIG_FILE)
-    trainer.fit(module, datamodule=MoleculeDataModule(data, config), ckpt_path=checkpoint)
+    try:
+        trainer.fit(module, datamodule=MoleculeDataModule(data, config), ckpt_path=checkpoint)
+    except SIGTERMException:
+        raise SystemExit(128 + signal.SIGTERM) from None  # not 0: the run did not finish
     trainer.save_checkpoint(out / "checkpoints" / "last.ckpt")
-    validation = trainer.validate(module, datamodule=MoleculeDataModule(data, config), verbose=False)[0]
+    validation = {} if "validation" in data.record else trainer.validate(module, datamodule=MoleculeDataModule(data, config), verbose=False)[0]
     if not trainer.is_global_zero:
         return None
     export_model(module, data, config, trainer, validation)

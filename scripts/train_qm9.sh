@@ -24,7 +24,7 @@ run() {  # run NAME DEST moldiff-arguments...: train (or resume) into $RUNS/NAME
     local resume=()
     [[ -f $RUNS/$name/checkpoints/last.ckpt ]] && resume=(--resume)
     [[ -f $RUNS/$name/config.json ]] || "$MOLDIFF" "$@" "${COMMON[@]}" --out "$RUNS/$name" "${resume[@]}"
-    "$MOLDIFF" export-model "$RUNS/$name" "$dest" --dtype float16
+    "$MOLDIFF" export-model "$RUNS/$name" "$dest" --dtype float16 --force  # replaces the shipped model
 }
 
 declare -A JOBS=(

@@ -107,20 +107,24 @@ def _expected(oracle: str) -> list[float]:
 def test_score_csv(run_cli, smi_file: Path, tmp_path: Path):
     out = tmp_path / "results" / "scored.csv"
     result = run_cli("score", smi_file, "--oracles", "rings,qed,logp", "--out", out)
-    assert "scored 4 molecules (1 invalid skipped)" in result.stdout
+    assert "scored 4 valid molecules of 5 rows" in result.stdout
     assert "line 3" in result.stderr  # the warning names the invalid line
-    table = pd.read_csv(out)
-    assert list(table.columns) == ["smiles", "input", "rings", "qed", "logp"]
+    table = pd.read_csv(out, keep_default_na=False)
+    assert list(table.columns) == ["line", "smiles", "valid", "input", "rings", "qed", "logp"]
+    assert table["line"].tolist() == [1, 2, 3, 4, 5] and table["valid"].tolist() == [s in VALID for s in MOLECULES]
+    table = table.loc[table["valid"]]  # the invalid row is kept, with empty values
     assert table["smiles"].tolist() == [_canonical(s) for s in VALID]
     assert table["input"].tolist() == VALID
     for oracle in ("rings", "qed", "logp"):
-        np.testing.assert_allclose(table[oracle].to_numpy(), _expected(oracle), rtol=1e-12)
+        np.testing.assert_allclose(table[oracle].to_numpy(float), _expected(oracle), rtol=1e-12)
 
 
 def test_score_jsonl(run_cli, smi_file: Path, tmp_path: Path):
     out = tmp_path / "scored.jsonl"
     run_cli("score", smi_file, "--oracles", "qed,sa", "--out", out)
     records = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+    assert [r["valid"] for r in records] == [s in VALID for s in MOLECULES]
+    records = [r for r in records if r["valid"]]
     assert [r["smiles"] for r in records] == [_canonical(s) for s in VALID]
     assert [r["qed"] for r in records] == _expected("qed")
     assert [r["sa"] for r in records] == _expected("sa")
@@ -130,7 +134,8 @@ def test_score_sdf(run_cli, smi_file: Path, tmp_path: Path):
     out = tmp_path / "scored.sdf"
     run_cli("score", smi_file, "--oracles", "rings,qed", "--out", out, "--workers", "1")
     mols = list(Chem.SDMolSupplier(str(out)))
-    assert len(mols) == len(VALID)
+    assert [m.GetNumAtoms() > 0 for m in mols] == [s in VALID for s in MOLECULES]  # the invalid row has no atoms
+    mols = [m for m in mols if m.GetNumAtoms()]
     assert [m.GetProp("smiles") for m in mols] == [_canonical(s) for s in VALID]
     assert [float(m.GetProp("qed")) for m in mols] == _expected("qed")
     assert [float(m.GetProp("rings")) for m in mols] == _expected("rings")
@@ -139,8 +144,9 @@ def test_score_sdf(run_cli, smi_file: Path, tmp_path: Path):
 def test_score_smi(run_cli, smi_file: Path, tmp_path: Path):
     out = tmp_path / "scored.smi"
     run_cli("score", smi_file, "--out", out)
-    # a SMILES file holds molecules (and names) only
-    assert out.read_text(encoding="utf-8").splitlines() == [_canonical(s) for s in VALID]
+    # a SMILES file holds molecules and their line numbers; the invalid one is written <invalid>
+    expected = [_canonical(s) if s in VALID else "<invalid>" for s in MOLECULES]
+    assert out.read_text(encoding="utf-8").splitlines() == [f"{s}\t{i}" for i, s in enumerate(expected, start=1)]
 
 
 def test_score_csv_input_keeps_columns(run_cli, tmp_path: Path):
@@ -148,7 +154,7 @@ def test_score_csv_input_keeps_columns(run_cli, tmp_path: Path):
     source.write_text("id,Smiles\nm1,OCC\nm2,c1ccccc1\n", encoding="utf-8")
     run_cli("score", source, "--oracles", "hbd", "--out", tmp_path / "o.csv")
     table = pd.read_csv(tmp_path / "o.csv")
-    assert list(table.columns) == ["smiles", "id", "input", "hbd"]
+    assert list(table.columns) == ["line", "smiles", "valid", "input", "id", "hbd"]
     assert table["id"].tolist() == ["m1", "m2"]
     assert table["hbd"].tolist() == [1.0, 0.0]
 
@@ -310,5 +316,5 @@ def test_console_script_warning_goes_to_stderr(tmp_path: Path):
         cwd=tmp_path, capture_output=True, text=True, timeout=120,
     )
     assert proc.returncode == 0, proc.stderr
-    assert proc.stderr.strip().splitlines() == ["warning: in.smi: skipped 1 invalid SMILES of 2 (line 2)"]
-    assert pd.read_csv(tmp_path / "out.csv")["smiles"].tolist() == ["CCO"]
+    assert proc.stderr.strip().splitlines() == ["warning: in.smi: 1 invalid SMILES of 2 kept as rows with valid False (line 2)"]
+    assert pd.read_csv(tmp_path / "out.csv", keep_default_na=False)["smiles"].tolist() == ["CCO", ""]

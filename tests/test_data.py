@@ -317,7 +317,7 @@ def test_directory_is_not_a_file(tmp_path: Path):
         load_molecules(str(tmp_path / "folder.smi"), progress=False)
 
 
-@pytest.mark.parametrize("name", ["mols.xyz", "mols", "mols.sdf", "mols.xyz.gz"])
+@pytest.mark.parametrize("name", ["mols.xyz", "mols", "mols.mol2", "mols.xyz.gz"])
 def test_unsupported_extension_lists_supported_types(tmp_path: Path, name: str):
     path = _write(tmp_path / name, "CCO\n") if not name.endswith(".gz") else tmp_path / name
     with pytest.raises(MoldiffError) as info:
@@ -346,7 +346,7 @@ def test_jsonl_errors_name_the_line(tmp_path: Path):
     with pytest.raises(MoldiffError, match="line 2.*JSON object"):
         load_molecules(str(path), progress=False)
     path = _write(tmp_path / "o.jsonl", '{"mol": "CCO"}\n')
-    with pytest.raises(MoldiffError, match="no 'smiles' column.*mol"):
+    with pytest.raises(MoldiffError, match="line 1: no 'smiles' key.*mol"):
         load_molecules(str(path), progress=False)
 
 

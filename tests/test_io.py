@@ -86,9 +86,11 @@ def test_smi_without_names(tmp_path: Path):
 def test_sdf_round_trip(tmp_path: Path, table: pd.DataFrame):
     path = tmp_path / "out.sdf"
     written = write_table(table, path)
-    assert written == 3  # the invalid row cannot be an SD record
+    assert written == 4  # the invalid row is a record without atoms
     mols = [m for m in Chem.SDMolSupplier(str(path))]
-    assert len(mols) == 3 and all(m is not None for m in mols)
+    assert len(mols) == 4 and all(m is not None for m in mols)
+    assert mols[2].GetNumAtoms() == 0 and mols[2].GetProp("_Name") == table["name"][2]
+    mols = mols[:2] + mols[3:]
     valid = table.drop(index=2).reset_index(drop=True)
     for mol, (_, row) in zip(mols, valid.iterrows()):
         assert mol.GetProp("smiles") == row["smiles"]
@@ -219,11 +221,12 @@ def test_check_writable_directory_and_format(tmp_path: Path):
         check_writable(tmp_path / "out.csv", (".json",))
 
 
-def test_check_writable_creates_parents_and_leaves_nothing(tmp_path: Path):
+def test_check_writable_leaves_nothing_and_the_write_creates_parents(tmp_path: Path):
     target = tmp_path / "new" / "deeper" / "out.sdf"
     assert check_writable(target) == target
-    assert target.parent.is_dir()
-    assert list(target.parent.iterdir()) == []
+    assert not (tmp_path / "new").exists()  # a refused run must not leave empty directories
+    write_table(pd.DataFrame({"smiles": ["CCO"]}), target)
+    assert target.is_file()
     assert check_writable(tmp_path / "m.json", (".json",)) == tmp_path / "m.json"
     assert not (tmp_path / "m.json").exists()
 

@@ -69,7 +69,7 @@ def test_tiny_model_of_each_kind_overfits_64_molecules(molecules, kind, process)
     assert record["training"]["steps"] == 150
     assert record["training"]["command"].startswith("moldiff train")
     assert record["data"]["train_molecules"] + record["data"]["valid_molecules"] <= 64
-    assert set(record["validation"]) >= ({"cross_entropy", "accuracy"} if kind == "classifier" else {"nll", "bits_per_token"})
+    assert record["validation"] == {} and "no validation" in record["data"]["validation"]  # 3 molecules: too few
 
 
 def test_save_load_round_trip_gives_identical_outputs(molecules):
@@ -276,14 +276,14 @@ def test_warm_start_continues_the_weights_and_records_every_stage(molecules):
     Path("first-model").mkdir()  # a model directory: config and weights, no checkpoints
     for name in ("config.json", WEIGHTS_FILE):
         shutil.copy(Path("first", name), Path("first-model", name))
-    # With a zero learning rate the second stage cannot move the weights: a warm start exports the
-    # first stage's weights unchanged, a cold start its own fresh initial weights.
-    frozen = dict(max_steps=3, val_every=3, checkpoint_every=3, lr=0.0, seed=1)
+    # With a negligible learning rate the second stage cannot move the weights: a warm start exports
+    # the first stage's weights, a cold start its own fresh initial weights.
+    frozen = dict(max_steps=3, val_every=3, checkpoint_every=3, lr=1e-12, seed=1)
     train(_config(molecules, "mdlm", None, "warm", init_from="first-model", **frozen), progress=False)
     train(_config(molecules, "mdlm", None, "cold", **frozen), progress=False)
     source, warm, cold = _weights("first"), _weights("warm"), _weights("cold")
-    assert all(torch.equal(source[k], warm[k]) for k in source)
-    assert not all(torch.equal(source[k], cold[k]) for k in source)
+    assert all(torch.allclose(source[k], warm[k], atol=1e-8) for k in source)
+    assert not all(torch.allclose(source[k], cold[k], atol=1e-3) for k in source)
 
     training = moldiff.load("warm").config["training"]
     assert training["steps"] == 9
@@ -297,7 +297,7 @@ def test_warm_start_continues_the_weights_and_records_every_stage(molecules):
     train(_config(molecules, "mdlm", None, "third", init_from="warm", **frozen), progress=False)
     stages = moldiff.load("third").config["training"]["stages"]
     assert [s["steps"] for s in stages] == [6, 3, 3] and stages[2]["init_from"] == "warm"
-    assert all(torch.equal(source[k], v) for k, v in _weights("third").items())
+    assert all(torch.allclose(source[k], v, atol=1e-8) for k, v in _weights("third").items())
     from moldiff.modelcard import render_card
 
     card = render_card("third", "third")
