@@ -13,7 +13,8 @@ import itertools
 
 import pytest
 import torch
-from toys import ExactMasked, ExactNoisyClassifier, Toy, parity_label
+from test_guidance import toy, y  # noqa: F401  (the same toy and label fixtures)
+from toys import ExactMasked, ExactNoisyClassifier
 
 from moldiff.guidance import CBGDenoiser, substitution_log_probs
 from moldiff.processes import get_schedule
@@ -21,16 +22,6 @@ from moldiff.samplers import MaskedPredictor, SamplerOptions, masked_step, maske
 
 N_SAMPLES = 50_000
 TV_THRESHOLD = 0.03
-
-
-@pytest.fixture(scope="module")
-def toy() -> Toy:
-    return Toy(k=4, length=3, seed=0)
-
-
-@pytest.fixture(scope="module")
-def y(toy) -> torch.Tensor:
-    return parity_label(toy)
 
 
 @pytest.fixture(scope="module")
