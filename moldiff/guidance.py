@@ -29,7 +29,7 @@ from .denoisers import Denoiser
 from .errors import MoldiffError
 from .modelfile import LoadedModel
 from .processes import uniform_reverse
-from .samplers import MODEL_KIND_OF
+from .samplers import MODEL_KIND_OF, gumbel_argmax
 
 GUIDANCE = ("none", "cfg", "cbg", "cbg-taylor", "fudge")
 #: Which guidance fits which denoiser kind.
@@ -220,6 +220,45 @@ class CBGDenoiser(_Wrapper):
             tilted[:, self.tokens] += mean_tilt
         tilted.scatter_(-1, candidates, head + weight)
         return tilted.log_softmax(-1)
+
+    def draw_at(self, z: torch.Tensor, level: torch.Tensor, rows: torch.Tensor, positions: torch.Tensor,
+                log_x: torch.Tensor, generator: torch.Generator, rounds: int = 8) -> torch.Tensor:
+        """Like :meth:`tilt_at`, but a *random* distribution whose expectation is ``x~``: enough to draw one token.
+
+        Exact CBG by rejection: propose ``v ~ x``, accept with ``p(y | z with l <- v)^gamma <= 1``
+        (each proposal's classifier score is cached); a pair not accepted within ``rounds`` proposals
+        gets the fully scored ``x~``. An accepted pair returns a point mass on its token. The drawn
+        token has exactly the law of ``x~`` whatever ``rounds`` is (the fallback is exact and the
+        stopping rule only looks at rejected proposals), but ``x~`` itself is not known, so samplers
+        that need its probabilities (confidence weighting, temperature, top-p) use :meth:`tilt_at`.
+        """
+        if self.gamma == 0.0 or self.taylor or self.top_k is not None or not bool((level == level[0]).all()):
+            return self.tilt_at(z, level, rows, positions, log_x)
+        log_tokens = log_x[:, self.tokens]
+        weight = torch.full(log_tokens.shape, torch.nan, dtype=torch.float64, device=log_x.device)
+        chosen = torch.full((len(rows),), -1, dtype=torch.long, device=log_x.device)
+        pending = torch.arange(len(rows), device=log_x.device)
+        for _ in range(rounds):
+            if not len(pending):
+                break
+            proposal = gumbel_argmax(log_tokens[pending], generator)
+            unknown = weight[pending, proposal].isnan()
+            if unknown.any():
+                which, tokens = pending[unknown], proposal[unknown]
+                variants = z[rows[which]].clone()
+                variants[torch.arange(len(which), device=z.device), positions[which]] = self.tokens[tokens]
+                scores, scored = _score_unique(self.classifier, variants, level[0])
+                self.classifier_passes += scored
+                weight[which, tokens] = self.gamma * scores
+            accept = torch.rand(len(pending), generator=generator, dtype=torch.float64, device=log_x.device) < weight[pending, proposal].exp()
+            chosen[pending[accept]] = self.tokens[proposal[accept]]
+            pending = pending[~accept]
+        out = torch.full_like(log_x, -torch.inf)
+        done = (chosen >= 0).nonzero().squeeze(-1)
+        out[done, chosen[done]] = 0.0
+        if len(pending):
+            out[pending] = self.tilt_at(z, level, rows[pending], positions[pending], log_x[pending])
+        return out
 
     def log_probs(self, z, level, labels):
         """The tilted prediction at every masked position (masked models); the base one for uniform models."""

@@ -275,19 +275,28 @@ class MaskedPredictor:
 
     The denoiser's prediction comes from an :class:`_Evaluator` (unchanged rows are not evaluated
     again when the denoiser ignores time). A guidance wrapper that reweights the prediction at
-    single positions (it has ``tilt_at``, e.g. exact or Taylor D-CBG) is applied to those pairs only,
-    on top of its base denoiser's cached prediction.
+    single positions (it has ``tilt_at`` and ``draw_at``, e.g. exact or Taylor D-CBG) is applied to
+    those pairs only, on top of its base denoiser's cached prediction.
     """
 
     def __init__(self, denoiser: Denoiser, labels: torch.Tensor | None, skip: bool) -> None:
-        self.tilt_at = getattr(denoiser, "tilt_at", None)
-        self.evaluate = _Evaluator(denoiser.base if self.tilt_at else denoiser, labels, skip)
+        self.guide = denoiser if hasattr(denoiser, "tilt_at") else None
+        self.evaluate = _Evaluator(denoiser.base if self.guide else denoiser, labels, skip)
 
-    def __call__(self, z: torch.Tensor, level: torch.Tensor, where: torch.Tensor) -> torch.Tensor:
-        """Log-probabilities ``[M, N]`` at the ``M`` pairs where ``where`` ``[B, L]`` is true (row-major order)."""
+    def __call__(self, z: torch.Tensor, level: torch.Tensor, where: torch.Tensor,
+                 draw: torch.Generator | None = None) -> torch.Tensor:
+        """Log-probabilities ``[M, N]`` at the ``M`` pairs where ``where`` ``[B, L]`` is true (row-major order).
+
+        With ``draw`` (a generator), the caller only draws one token from each row: a guide may then
+        return a random distribution whose expectation is ``x~`` (exact CBG's rejection sampler).
+        """
         rows, positions = where.nonzero(as_tuple=True)
         log_x = self.evaluate(z, level, where.any(-1))[rows, positions].double()
-        return self.tilt_at(z, level, rows, positions, log_x) if self.tilt_at else log_x
+        if self.guide is None:
+            return log_x
+        if draw is not None:
+            return self.guide.draw_at(z, level, rows, positions, log_x, draw)
+        return self.guide.tilt_at(z, level, rows, positions, log_x)
 
 
 def confidence_weights(psi: torch.Tensor, unmasked: torch.Tensor) -> torch.Tensor:
@@ -297,7 +306,7 @@ def confidence_weights(psi: torch.Tensor, unmasked: torch.Tensor) -> torch.Tenso
 
 
 def masked_step(z: torch.Tensor, psi: torch.Tensor, fixed: torch.Tensor, step: tuple[float, float, float],
-                predict: Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor], options: SamplerOptions,
+                predict: Callable[..., torch.Tensor], options: SamplerOptions,
                 mask: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor, float]:
     """One (Re)MDM step: first *whether* each position changes, then *which* token the unmasked ones get.
 
@@ -319,7 +328,8 @@ def masked_step(z: torch.Tensor, psi: torch.Tensor, fixed: torch.Tensor, step: t
     new_z = z.masked_fill(remask, mask)
     if unmask.any():
         level = torch.full((len(z),), 1.0 - a_t, device=z.device)
-        x = predict(z, level, unmask).exp()  # x~(z_t), before this step's remasking
+        only_draw = not options.uses_confidence and options.temperature == 1.0 and options.top_p == 1.0
+        x = predict(z, level, unmask, generator if only_draw else None).exp()  # x~(z_t), before this step's remasking
         x[:, mask] = 0.0
         x = shape_probs(x / x.sum(-1, keepdim=True).clamp_min(1e-300), options.temperature, options.top_p)
         tokens = gumbel_argmax(_log(x), generator)

@@ -13,7 +13,8 @@ import itertools
 
 import pytest
 import torch
-from toys import ExactMasked, ExactNoisyClassifier, Toy, parity_label
+from test_guidance import toy, y  # noqa: F401  (the same toy and label fixtures)
+from toys import ExactMasked, ExactNoisyClassifier
 
 from moldiff.guidance import CBGDenoiser, substitution_log_probs
 from moldiff.processes import get_schedule
@@ -21,16 +22,6 @@ from moldiff.samplers import MaskedPredictor, SamplerOptions, masked_step, maske
 
 N_SAMPLES = 50_000
 TV_THRESHOLD = 0.03
-
-
-@pytest.fixture(scope="module")
-def toy() -> Toy:
-    return Toy(k=4, length=3, seed=0)
-
-
-@pytest.fixture(scope="module")
-def y(toy) -> torch.Tensor:
-    return parity_label(toy)
 
 
 @pytest.fixture(scope="module")
@@ -180,3 +171,20 @@ def test_top_k_scores_only_k_candidates_and_k_equal_n_is_exact(toy, y):
     x = log_x.exp()
     assert torch.allclose(approx[tail].view(-1, 2).sum(-1), x[tail].view(-1, 2).sum(-1))
     assert torch.allclose(approx.sum(-1), torch.ones(len(rows), dtype=torch.float64))
+
+
+@pytest.mark.parametrize("rounds", [1, 8])
+def test_rejection_draw_has_the_law_of_the_tilted_prediction(toy, y, rounds):
+    from moldiff.samplers import gumbel_argmax
+
+    z = torch.tensor([[toy.k, 1, toy.k]]).expand(100_000, -1)
+    rows = torch.arange(len(z))
+    positions = torch.zeros(len(z), dtype=torch.long)
+    log_x = ExactMasked(toy).log_probs(z[:1], None, None)[0, 0].expand(len(z), -1)
+    guided = cbg(toy, y, 2.0)
+    exact = guided.tilt_at(z[:1], torch.zeros(1), rows[:1], positions[:1], log_x[:1]).exp()[0, : toy.k]
+    generator = torch.Generator().manual_seed(0)
+    drawn = gumbel_argmax(guided.draw_at(z, torch.zeros(len(z)), rows, positions, log_x, generator, rounds=rounds), generator)
+    freq = torch.bincount(drawn, minlength=toy.k + 1).double() / len(z)
+    assert freq[toy.k] == 0 and 0.5 * float((freq[: toy.k] - exact).abs().sum()) < 0.006
+    assert guided.classifier_passes <= (rounds + 2) * toy.k  # each distinct sequence once per round, reference and fallback
