@@ -32,6 +32,7 @@ from .generate import recommended_options
 from .guidance import CLASSIFIER_PROCESS, check_guidance
 from .io import atomic_write, check_writable, read_json, write_json
 from .modelfile import read_config, resolve_model_path
+from .presets import get_preset
 from .samplers import SAMPLER_KIND
 from .sampling import classifier_folder
 from .targets import load_target
@@ -81,10 +82,18 @@ def _model_kind(model: str) -> str:
 
 def make_point(model: str, sampler: str | None, steps: int | None, guidance: str = "none", gamma: float = 0.0,
                target: str | None = None, recommended: bool = True, **options: Any) -> Point:
-    """A point with its settings resolved: given > the model's recommended (if ``recommended``) > defaults."""
+    """A point with its settings resolved: given > a ``preset``'s (which replaces the recommendation) >
+    the model's recommended (if ``recommended``) > defaults. The preset's name stays in the point's options."""
     config = read_config(resolve_model_path(model))
     given = {k: v for k, v in {"sampler": sampler, "steps": steps, **options}.items() if v is not None}
-    settings = {**(recommended_options(config, sampler) if recommended else {}), **given}
+    if given.get("preset"):
+        preset = get_preset(given["preset"])
+        if (guidance, target) != (preset.guidance, preset.target):
+            raise MoldiffError(f"preset '{given['preset']}' is for {preset.guidance} toward {preset.target}, "
+                               f"not {guidance} toward {target}")
+        settings = {**preset.sampler, **given}
+    else:
+        settings = {**(recommended_options(config, sampler) if recommended else {}), **given}
     kind = DENOISER_KINDS.get(config["kind"])
     if kind is None:
         raise MoldiffError(f"{model} is a guidance classifier, not a generative model")
@@ -118,6 +127,8 @@ def product_points(models: Sequence[str], guidance: Sequence[str] = ("none",), g
     """
     points: list[Point] = []
     for model, method, sampler, step, preset in itertools.product(models, guidance, samplers, steps, presets):
+        if preset and get_preset(preset).guidance != method:
+            continue  # a preset belongs to one guidance method
         for gamma in (0.0,) if method == "none" else gammas:
             extra = {**options, **({"preset": preset} if preset else {})}
             point = make_point(model, sampler, step, method, gamma, target, recommended, **extra)
@@ -158,11 +169,7 @@ def run_point(point: Point, settings: Settings, progress: bool = False) -> dict[
     from .targets import parse_targets
 
     options = dict(point.options)
-    preset = options.pop("preset", None)
-    if preset is not None:
-        if "preset" not in inspect.signature(sample).parameters:
-            raise MoldiffError("sampler presets are not available in this moldiff (they come with the sampler presets of issue 11)")
-        options["preset"] = preset
+    options.pop("preset", None)  # its settings are the point's own (make_point)
     start = time.perf_counter()
     result = sample(point.model, settings.num_samples, sampler=point.sampler, steps=point.steps, seed=settings.seed,
                     guidance=point.guidance, gamma=point.gamma if point.guidance != "none" else 1.0, target=point.target,

@@ -10,6 +10,7 @@ import pytest
 
 import moldiff
 from moldiff import sweeps
+from moldiff.errors import MoldiffError
 from moldiff.sweeps import Point, pareto
 
 
@@ -102,3 +103,13 @@ def test_cli_frontier_bad_input(tiny, run_cli, args, message):
     result = run_cli("frontier", "--model", tiny, "--guidance", "cfg", "--steps", 4, "-n", 8, *args, expect=2)
     assert message in result.stderr and "Traceback" not in result.stderr
     assert not Path("frontier.csv").exists() and not Path("f.gif").exists() and not Path("frontier.cache.json").exists()
+
+
+def test_preset_points_carry_the_presets_sampler_settings_and_only_its_guidance():
+    from moldiff.sweeps import product_points
+
+    points = product_points(["qm9-smiles-mdlm"], guidance=["cfg", "cbg"], gammas=[1.0, 2.0], presets=["paper-rings-cbg"])
+    assert [(p.guidance, p.gamma, p.sampler) for p in points] == [("cbg", 1.0, "remdm-rescale"), ("cbg", 2.0, "remdm-rescale")]
+    assert dict(points[0].options) == {"confidence": True, "eta": 0.9, "preset": "paper-rings-cbg"}
+    with pytest.raises(MoldiffError, match="is for cfg toward rings, not cfg toward qed"):
+        product_points(["qm9-smiles-mdlm"], guidance=["cfg"], presets=["paper-rings-cfg"], target="qed")
