@@ -3,6 +3,9 @@
 #
 #   scripts/train_qm9.sh [NAME ...]     # default: everything, in the order below
 #
+# A NAME ending in -2 is a second training stage: it warm-starts (--init-from) from the exported
+# first stage and continues it with its own settings (STAGE2 below).
+#
 # Each run trains into $RUNS/NAME (checkpoints every 250 steps; an interrupted run resumes where it
 # stopped when the script is run again; a finished one is not trained again) and is then exported in half precision into models/NAME or
 # guidance/TARGET/PROCESS. The shipped files were trained on CPU (2 cores) with the defaults below;
@@ -17,13 +20,16 @@ CLASSIFIER_PRESET=${CLASSIFIER_PRESET:-tiny}
 CLASSIFIER_STEPS=${CLASSIFIER_STEPS:-2000}
 MOLDIFF=${MOLDIFF:-moldiff}
 COMMON=(--lr 2e-3 --batch-size 128 --checkpoint-every 250 --val-every 500 --seed 0)
+# Second stages: more steps at a lower rate from the first stage's weights (the shipped SELFIES model).
+STAGE2=(--max-steps 3600 --lr 1e-3 --warmup-steps 200 --seed 1)
 
-run() {  # run NAME DEST moldiff-arguments...: train (or resume) into $RUNS/NAME, export to DEST
-    local name=$1 dest=$2
-    shift 2
+run() {  # run NAME DEST COMMAND moldiff-arguments...: train (or resume) into $RUNS/NAME, export to DEST
+    local name=$1 dest=$2 command=$3
+    shift 3
     local resume=()
     [[ -f $RUNS/$name/checkpoints/last.ckpt ]] && resume=(--resume)
-    [[ -f $RUNS/$name/config.json ]] || "$MOLDIFF" "$@" "${COMMON[@]}" --out "$RUNS/$name" "${resume[@]}"
+    # later options win, so a job's own settings override COMMON
+    [[ -f $RUNS/$name/config.json ]] || "$MOLDIFF" "$command" "${COMMON[@]}" "$@" --out "$RUNS/$name" "${resume[@]}"
     "$MOLDIFF" export-model "$RUNS/$name" "$dest" --dtype float16 --force  # replaces the shipped model
 }
 
@@ -32,19 +38,24 @@ declare -A JOBS=(
     [qm9-smiles-udlm]="models/qm9-smiles-udlm train --kind udlm --representation smiles"
     [qm9-smiles-ar]="models/qm9-smiles-ar train --kind ar --representation smiles"
     [qm9-selfies-mdlm]="models/qm9-selfies-mdlm train --kind mdlm --representation selfies"
+    [qm9-selfies-mdlm-2]="models/qm9-selfies-mdlm train --kind mdlm --representation selfies --init-from models/qm9-selfies-mdlm"
 )
-ORDER=(qm9-smiles-mdlm qm9-smiles-udlm qm9-smiles-ar qm9-selfies-mdlm)
+ORDER=(qm9-smiles-mdlm qm9-smiles-udlm qm9-smiles-ar qm9-selfies-mdlm qm9-selfies-mdlm-2)
 for target in rings qed; do
     for process in mask uniform prefix; do
         JOBS[$target-$process]="guidance/$target/$process train-classifier --target $target --process $process"
         ORDER+=("$target-$process")
     done
+    JOBS[$target-mask-selfies]="guidance/$target/mask-selfies train-classifier --target $target --process mask --representation selfies"
+    ORDER+=("$target-mask-selfies")
 done
 
 for name in "${@:-${ORDER[@]}}"; do
     [[ -v JOBS[$name] ]] || { echo "unknown run '$name': choose from ${ORDER[*]}" >&2; exit 2; }
     read -r -a job <<<"${JOBS[$name]}"
-    if [[ ${job[1]} == train ]]; then
+    if [[ $name == *-2 ]]; then
+        run "$name" "${job[@]}" --targets rings,qed --preset "$PRESET" "${STAGE2[@]}"
+    elif [[ ${job[1]} == train ]]; then
         run "$name" "${job[@]}" --targets rings,qed --preset "$PRESET" --max-steps "$STEPS"
     else
         run "$name" "${job[@]}" --preset "$CLASSIFIER_PRESET" --max-steps "$CLASSIFIER_STEPS"
