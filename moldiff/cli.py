@@ -331,10 +331,8 @@ def sample_command(model: str, num_samples: int, out: Path, threads: str | None,
     from .runtime import configure_threads
     from .sampling import check_option_use, sample
 
-    ctx = click.get_current_context()
-    if options["guidance"] == "none" and ctx.get_parameter_source("gamma") is not click.core.ParameterSource.DEFAULT:
-        raise MoldiffError("--gamma has no effect without --guidance: add --guidance cfg, cbg, cbg-taylor or fudge")
-    check_option_use(options["guidance"], options["gamma"], None, options["classifier"], options["top_k"])
+    gamma_given = click.get_current_context().get_parameter_source("gamma") is not click.core.ParameterSource.DEFAULT
+    check_option_use(options["guidance"], gamma_given, None, options["classifier"], options["top_k"])
     configure_threads(threads)
     check_writable(out)
     result = sample(model, num_samples, **options)

@@ -121,7 +121,7 @@ def sample(
         raise MoldiffError(f"num_samples must be at least 1, not {num_samples}")
     if batch_size < 1:
         raise MoldiffError(f"batch_size must be at least 1, not {batch_size}")
-    check_option_use(guidance, gamma, target, classifier, top_k)
+    check_option_use(guidance, gamma != 1.0, target, classifier, top_k)
     oracle_names = parse_oracles(oracles)
     if not isinstance(model, LoadedModel):
         model = load(model, device=check_device(device))
@@ -155,14 +155,14 @@ def sample(
     return SampleResult(table, options, str(model.path), seconds, evaluations, network_seconds, reference, targets)
 
 
-def check_option_use(guidance: str, gamma: float, target: str | Sequence[str] | None, classifier: str | None,
+def check_option_use(guidance: str, gamma_given: bool, target: str | Sequence[str] | None, classifier: str | None,
                      top_k: int | None) -> None:
     """Refuse options that would be silently ignored (checked before any model loads); warn that a
-    target without guidance only reports hit fractions."""
+    target without guidance only reports hit fractions. ``gamma_given``: a gamma was asked for."""
     if top_k is not None and top_k < 1:
         raise MoldiffError(f"top_k (--top-k) must be at least 1, not {top_k}")
     if guidance == "none":
-        if gamma != 1.0:
+        if gamma_given:
             raise MoldiffError("--gamma has no effect without --guidance: add --guidance cfg, cbg, cbg-taylor or fudge")
         if _target_names(target):
             log.warning("--target without --guidance: sampling is unguided; hit fractions toward %s are reported", target)
