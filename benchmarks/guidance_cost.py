@@ -52,7 +52,7 @@ def main() -> None:
         base = None
         for guidance in ("none", "cfg", "cbg-taylor", "cbg"):
             result = sample(model, args.num_samples, sampler="mdlm", steps=args.steps, batch_size=args.num_samples,
-                            skip_unchanged=False, guidance=guidance, gamma=2.0, target="rings",
+                            skip_unchanged=False, guidance=guidance, gamma=2.0 if guidance != "none" else 1.0, target="rings",
                             classifier=None if guidance in ("none", "cfg") else classifier_path, progress=False)
             per_step = result.seconds / args.steps
             base = base or per_step
