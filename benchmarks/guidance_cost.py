@@ -42,7 +42,7 @@ def main() -> None:
     base: dict[str, float] = {}
     for model, guidance, top_k, sampler in runs:
         result = sample(model, args.num_samples, sampler=sampler, steps=args.steps, batch_size=args.num_samples,
-                        guidance=guidance, gamma=args.gamma, target=None if guidance == "none" else "rings",
+                        guidance=guidance, gamma=args.gamma if guidance != "none" else 1.0, target=None if guidance == "none" else "rings",
                         top_k=top_k, progress=False)
         speed = result.speed()
         per_molecule = result.seconds / args.num_samples

@@ -346,11 +346,9 @@ def sample_command(model: str, num_samples: int, out: Path, keep: str | None, wh
     from .runtime import configure_threads
     from .sampling import check_option_use
 
-    ctx = click.get_current_context()
     guidance = options["guidance"] or (get_preset(options["preset"]).guidance if options["preset"] else "none")
-    if guidance == "none" and ctx.get_parameter_source("gamma") is not click.core.ParameterSource.DEFAULT:
-        raise MoldiffError("--gamma has no effect without --guidance: add --guidance cfg, cbg, cbg-taylor or fudge")
-    check_option_use(guidance, options["gamma"], None, options["classifier"], options["top_k"])
+    gamma_given = click.get_current_context().get_parameter_source("gamma") is not click.core.ParameterSource.DEFAULT
+    check_option_use(guidance, gamma_given, None, options["classifier"], options["top_k"])
     configure_threads(threads)
     check_writable(out)
     keep_words, conditions = parse_keep(keep), parse_where(where)  # checked before the model loads

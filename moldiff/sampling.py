@@ -139,7 +139,7 @@ def sample(
         loop_window=loop_window, t_switch=t_switch, guidance=guidance, target=target,
     ))
     guidance, target = settings.pop("guidance", None) or "none", settings.pop("target", None)
-    check_option_use(guidance, gamma, target, classifier, top_k)
+    check_option_use(guidance, gamma != 1.0, target, classifier, top_k)
     oracle_names = parse_oracles(oracles)
     if not isinstance(model, LoadedModel):
         model = load(model, device=check_device(device))
@@ -175,14 +175,14 @@ def sample(
                         getattr(denoiser, "classifier_passes", 0), guidance)
 
 
-def check_option_use(guidance: str, gamma: float, target: str | Sequence[str] | None, classifier: str | None,
+def check_option_use(guidance: str, gamma_given: bool, target: str | Sequence[str] | None, classifier: str | None,
                      top_k: int | None) -> None:
     """Refuse options that would be silently ignored (checked before any model loads); warn that a
-    target without guidance only reports hit fractions."""
+    target without guidance only reports hit fractions. ``gamma_given``: a gamma was asked for."""
     if top_k is not None and top_k < 1:
         raise MoldiffError(f"top_k (--top-k) must be at least 1, not {top_k}")
     if guidance == "none":
-        if gamma != 1.0:
+        if gamma_given:
             raise MoldiffError("--gamma has no effect without --guidance: add --guidance cfg, cbg, cbg-taylor or fudge")
         if _target_names(target):
             log.warning("--target without --guidance: sampling is unguided; hit fractions toward %s are reported", target)

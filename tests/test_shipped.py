@@ -64,7 +64,8 @@ def test_shipped_model_samples_with_every_guidance_and_target(loaded, name, guid
     model = loaded[name]
     n, steps = (2, 4) if guidance == "cbg" else (8, 8)  # exact CBG scores every substitution
     for target in ("rings", "qed"):
-        result = model.sample(n, steps=steps, batch_size=n, guidance=guidance, gamma=2.0, target=target, top_k=8, progress=False)
+        result = model.sample(n, steps=steps, batch_size=n, guidance=guidance, gamma=2.0, target=target,
+                              top_k=8 if guidance == "fudge" else None, progress=False)
         assert len(result.table) == n and [t.name for t in result.targets] == [target]
 
 
