@@ -61,6 +61,7 @@ def unguided_rows() -> list[Point]:
 
 def guided_rows() -> list[Point]:
     plan = [(DEFAULT, sampler, guidance) for guidance in ("cfg", "cbg-taylor") for sampler in ("mdlm", "remdm-loop")]
+    plan += [("qm9-selfies-mdlm", "remdm-loop", "cfg")]
     plan += [("qm9-smiles-udlm", "udlm", guidance) for guidance in ("cfg", "cbg-taylor")]
     plan += [("qm9-smiles-ar", "ar", guidance) for guidance in ("cfg", "fudge")]
     return [Row(model, sampler, 32 if sampler == "ar" else 128, guidance, gamma, "rings")

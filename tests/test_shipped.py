@@ -114,3 +114,11 @@ def test_out_of_the_box_command_of_the_readme(run_cli):
     result = run_cli("sample", "--guidance", "cfg", "--gamma", "2", "--target", "rings", "-n", "32", "--out", "samples.csv")
     assert "cfg gamma 2 toward rings" in result.stdout and "rings: rings > 3" in result.stdout
     assert len(Path("samples.csv").read_text().splitlines()) == 33
+
+
+def test_default_model_samples_with_its_recommended_settings_unless_overridden(loaded):
+    model = loaded[DEFAULT_MODEL]
+    recommended = model.config["sampling"]
+    used = model.sample(4, steps=4, progress=False).options
+    assert (used.sampler, used.top_p) == (recommended["sampler"], recommended["top_p"]) == ("remdm-loop", 0.9)
+    assert model.sample(4, steps=4, top_p=1.0, progress=False).options.top_p == 1.0
