@@ -12,7 +12,7 @@ from pathlib import Path
 
 ASSET_KINDS = ("models", "guidance")
 #: The model `moldiff sample` uses when none is named.
-DEFAULT_MODEL = "qm9-smiles-mdlm"
+DEFAULT_MODEL = "qm9-selfies-mdlm"
 CHECKOUT_ROOT = Path(__file__).resolve().parent.parent
 
 

@@ -343,17 +343,17 @@ def sample_command(model: str, num_samples: int, out: Path, keep: str | None, wh
     from .io import check_writable, write_table
     from .metrics import metrics_table
     from .presets import get_preset
-    from .runtime import configure_threads
+    from .runtime import thread_count
     from .sampling import check_option_use
 
     guidance = options["guidance"] or (get_preset(options["preset"]).guidance if options["preset"] else "none")
     gamma_given = click.get_current_context().get_parameter_source("gamma") is not click.core.ParameterSource.DEFAULT
     check_option_use(guidance, gamma_given, None, options["classifier"], options["top_k"])
-    configure_threads(threads)
+    thread_count(threads)  # checked before the model loads
     check_writable(out)
     keep_words, conditions = parse_keep(keep), parse_where(where)  # checked before the model loads
     check_budget(num_samples, max_samples, bool(keep_words or conditions))
-    result = generate(model, num_samples, keep=keep, where=where, max_samples=max_samples, **options)
+    result = generate(model, num_samples, keep=keep, where=where, max_samples=max_samples, threads=threads, **options)
     table = result.to_dataframe(all=True)
     table.insert(0, "index", range(len(table)))  # each row's sample index, also in .smi and .sdf files
     if not write_all:

@@ -9,9 +9,9 @@ the filters or the budget ``max_samples`` is spent. Filters:
 - ``where``: conditions on any oracle, ``"qed>0.5,sa<4"`` (operators ``> >= < <= =``); an invalid
   molecule fails every condition.
 
-Round 0 uses ``seed`` itself (so without filters the result is that of one sampling run); round
-``r`` uses a seed derived from ``(seed, r)``. Round sizes follow from the yield so far, so the same
-seed gives the same result.
+Every round continues the same per-molecule random streams (:mod:`moldiff.streams`): the molecule
+generated ``i``-th is molecule ``i`` of one long sampling run with ``seed``, so without filters the
+result is that of one sampling run, and the same seed gives the same result.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ import operator
 import re
 import secrets
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -31,7 +31,7 @@ import pandas as pd
 from .errors import MoldiffError
 from .modelfile import LoadedModel, load
 from .oracles import get_oracle, parse_oracles
-from .runtime import check_device
+from .runtime import check_device, torch_threads
 from .sampling import DEFAULT_ORACLES, SampleResult, sample
 
 log = logging.getLogger("moldiff")
@@ -112,7 +112,7 @@ class GenerateResult(SampleResult):
     where: tuple[Condition, ...] = ()
     passed: int = 0
     rounds: int = 1
-    seeds: list[int] = field(default_factory=list)
+    seed: int = 0
 
     @property
     def generated(self) -> int:
@@ -148,7 +148,7 @@ class GenerateResult(SampleResult):
             "requested": self.requested, "generated": self.generated, "passed": self.passed, "kept": self.kept,
             "yield": self.passed / self.generated if self.generated else float("nan"),
             "keep": list(self.keep), "where": [str(c) for c in self.where], "rounds": self.rounds,
-            "seeds": self.seeds, "complete": self.complete,
+            "seed": self.seed, "complete": self.complete,
         }
 
     def metrics(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
@@ -191,13 +191,6 @@ def recommended_options(config: dict[str, Any], sampler: str | None = None) -> d
     return dict(record)
 
 
-def round_seed(seed: int, index: int) -> int:
-    """The seed of round ``index``: ``seed`` itself for round 0, a derived one after."""
-    if index == 0:
-        return seed
-    return int(np.random.SeedSequence([seed, index]).generate_state(1, dtype=np.uint32)[0])
-
-
 def passing(table: pd.DataFrame, keep: Sequence[str], where: Sequence[Condition], targets: Sequence[Any],
             seen: set[str]) -> np.ndarray:
     """Which rows pass the filters; ``seen`` (canonical SMILES of earlier rows) is updated."""
@@ -238,13 +231,21 @@ def generate(
     seed: int | None = 0,
     oracles: str | Sequence[str] | None = None,
     progress: bool = True,
+    threads: int | str | None = None,
     **options: Any,
 ) -> GenerateResult:
     """Sample in seeded rounds until ``num_samples`` molecules pass ``keep`` and ``where`` (see the
     module docstring) or ``max_samples`` molecules have been generated; other options as
     :func:`moldiff.sampling.sample`, where an option left out (or None) takes the model's
     recommended value (:func:`recommended_options`). Without filters this is one sampling run.
-    ``seed=None`` draws a seed, logs it and records it in the result's ``seeds``."""
+    ``seed=None`` draws a seed, logs it and records it in the result's ``seed``. ``threads``: torch
+    threads while sampling (:func:`moldiff.runtime.torch_threads`)."""
+    with torch_threads(threads):
+        return _generate(model, num_samples, keep, where, max_samples, seed, oracles, progress, options)
+
+
+def _generate(model: Any, num_samples: int, keep: Any, where: Any, max_samples: int | None, seed: int | None,
+              oracles: Any, progress: bool, options: dict[str, Any]) -> GenerateResult:
     if num_samples < 1:
         raise MoldiffError(f"-n must be at least 1, not {num_samples}")
     keep, conditions = parse_keep(keep), parse_where(where)
@@ -264,11 +265,10 @@ def generate(
     if options.get("preset") is None:  # a preset is a whole choice of settings: the papers', not the model's
         options = {**recommended_options(model.config, options.get("sampler")), **options}
     results: list[SampleResult] = []
-    tables, seeds, seen, passed, generated = [], [], set(), 0, 0
+    tables, seen, passed, generated = [], set(), 0, 0
     size = num_samples
     while True:
-        seeds.append(round_seed(seed, len(seeds)))
-        result = sample(model, size, seed=seeds[-1], oracles=names, progress=progress, **options)
+        result = sample(model, size, seed=seed, first_index=generated, oracles=names, progress=progress, **options)
         results.append(result)
         ok = passing(result.table, keep, conditions, result.targets, seen)
         tables.append(result.table.assign(kept=ok))
@@ -285,7 +285,7 @@ def generate(
     out = GenerateResult(
         table, first.options, first.model, sum(r.seconds for r in results), sum(r.evaluations for r in results),
         sum(r.network_seconds for r in results), first.reference, first.targets,
-        sum(r.classifier_passes for r in results), first.guidance, requested=num_samples, keep=keep, where=conditions, passed=passed, rounds=len(results), seeds=seeds,
+        sum(r.classifier_passes for r in results), first.guidance, requested=num_samples, keep=keep, where=conditions, passed=passed, rounds=len(results), seed=seed,
     )
     if not out.complete:
         log.warning(out.message())

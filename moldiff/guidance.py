@@ -30,6 +30,7 @@ from .errors import MoldiffError
 from .modelfile import LoadedModel
 from .processes import uniform_reverse
 from .samplers import MODEL_KIND_OF, gumbel_argmax
+from .streams import MoleculeStreams
 
 GUIDANCE = ("none", "cfg", "cbg", "cbg-taylor", "fudge")
 #: Which guidance fits which denoiser kind.
@@ -222,7 +223,7 @@ class CBGDenoiser(_Wrapper):
         return tilted.log_softmax(-1)
 
     def draw_at(self, z: torch.Tensor, level: torch.Tensor, rows: torch.Tensor, positions: torch.Tensor,
-                log_x: torch.Tensor, generator: torch.Generator, rounds: int = 8) -> torch.Tensor:
+                log_x: torch.Tensor, streams: MoleculeStreams, rounds: int = 8) -> torch.Tensor:
         """Like :meth:`tilt_at`, but a *random* distribution whose expectation is ``x~``: enough to draw one token.
 
         Exact CBG by rejection: propose ``v ~ x``, accept with ``p(y | z with l <- v)^gamma <= 1``
@@ -241,7 +242,7 @@ class CBGDenoiser(_Wrapper):
         for _ in range(rounds):
             if not len(pending):
                 break
-            proposal = gumbel_argmax(log_tokens[pending], generator)
+            proposal = gumbel_argmax(log_tokens[pending], streams.rand(rows[pending], log_tokens.shape[-1]))
             unknown = weight[pending, proposal].isnan()
             if unknown.any():
                 which, tokens = pending[unknown], proposal[unknown]
@@ -250,7 +251,7 @@ class CBGDenoiser(_Wrapper):
                 scores, scored = _score_unique(self.classifier, variants, level[0])
                 self.classifier_passes += scored
                 weight[which, tokens] = self.gamma * scores
-            accept = torch.rand(len(pending), generator=generator, dtype=torch.float64, device=log_x.device) < weight[pending, proposal].exp()
+            accept = streams.rand(rows[pending], 1)[:, 0] < weight[pending, proposal].exp()
             chosen[pending[accept]] = self.tokens[proposal[accept]]
             pending = pending[~accept]
         out = torch.full_like(log_x, -torch.inf)

@@ -97,6 +97,7 @@ class LoadedModel:
         oracles: str | list[str] | None = None,
         skip_unchanged: bool = True,
         progress: bool = True,
+        threads: int | str | None = None,
     ):
         """Sample ``num_samples`` molecules; returns a :class:`moldiff.generate.GenerateResult`.
 
@@ -106,6 +107,9 @@ class LoadedModel:
         None take the model's recommended values (its config's ``sampling`` record), else the
         defaults of :func:`moldiff.sampling.sample`; a ``preset`` (the ReMDM paper's settings, see
         :mod:`moldiff.presets`) replaces the recommendation. ``seed=None`` draws a seed and reports it.
+        Molecule ``i`` depends only on ``(seed, i)``: ``batch_size`` never changes the result and a
+        larger ``num_samples`` extends a smaller one. ``threads``: torch threads while sampling
+        (default ``$MOLDIFF_THREADS``, else 1; ``"auto"``: torch's choice).
         """
         from .generate import generate
 

@@ -2,13 +2,15 @@
 
 Thread policy (measured in ``benchmarks/threads.py``): moldiff's networks are small, so torch's
 intra-op threads gain little, and their busy-waiting collapses when the cores are shared with
-other jobs. moldiff therefore uses one thread per process unless told otherwise by ``--threads``
-or ``$MOLDIFF_THREADS`` (a count, or ``auto`` for torch's own choice).
+other jobs. moldiff therefore samples with one thread unless told otherwise by ``--threads``
+(``threads=`` in the API) or ``$MOLDIFF_THREADS`` (a count, or ``auto`` for torch's own choice).
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from .errors import MoldiffError
 
@@ -50,11 +52,17 @@ def thread_count(threads: int | str | None = None) -> int | None:
     return count
 
 
-def configure_threads(threads: int | str | None = None) -> int:
-    """Set torch's intra-op threads by :func:`thread_count`; returns the count in use."""
+@contextmanager
+def torch_threads(threads: int | str | None = None) -> Iterator[int]:
+    """Run a block with torch's intra-op threads chosen by :func:`thread_count`, then restore them
+    (the Python API follows the same policy as the CLI without changing the caller's setting)."""
     import torch
 
+    before = torch.get_num_threads()
     count = thread_count(threads)
     if count is not None:
         torch.set_num_threads(count)
-    return torch.get_num_threads()
+    try:
+        yield torch.get_num_threads()
+    finally:
+        torch.set_num_threads(before)

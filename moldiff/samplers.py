@@ -2,8 +2,9 @@
 
 Formulas from ``ALGORITHMS.md`` sections 1-3 and 6. Every sampler runs a time grid
 ``t_i = i / T`` from 1 down to 0 (``T`` = ``steps``; AR: one step per position) and ends at
-``alpha = 1``, so no mask is left. Categorical draws use Gumbel-max in float64 with a seeded
-generator: the same seed gives the same sequences.
+``alpha = 1``, so no mask is left. Categorical draws use Gumbel-max in float64 on uniforms from
+:class:`~moldiff.streams.MoleculeStreams`, one stream per molecule keyed by ``(seed, index)``: the
+same seed gives the same sequences whatever the batch size, and a larger run extends a smaller one.
 
 Masked samplers (``kind == "masked"``): one ReMDM step from ``t`` to ``s`` with remasking
 probability ``sigma``::
@@ -40,6 +41,7 @@ import torch
 from .denoisers import Denoiser
 from .errors import MoldiffError
 from .processes import Schedule, get_schedule, uniform_reverse
+from .streams import MoleculeStreams
 
 MASKED_SAMPLERS = ("mdlm", "remdm-cap", "remdm-rescale", "remdm-conf", "remdm-loop", "fb", "dfm")
 #: Remasking schedules the confidence weighting, the loop window and the switch compose with.
@@ -143,10 +145,9 @@ class SamplerOutput:
 
 
 # --- numerics -------------------------------------------------------------------------------
-def gumbel_argmax(log_probs: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-    """One categorical draw per row of ``log_probs`` (last dim), Gumbel-max in float64."""
-    u = torch.rand(log_probs.shape, generator=generator, device=log_probs.device, dtype=torch.float64)
-    gumbel = -torch.log(-torch.log(u.clamp_min(1e-300)))
+def gumbel_argmax(log_probs: torch.Tensor, uniforms: torch.Tensor) -> torch.Tensor:
+    """One categorical draw per row of ``log_probs`` (last dim), Gumbel-max in float64 on ``uniforms`` (same shape)."""
+    gumbel = -torch.log(-torch.log(uniforms.clamp_min(1e-300)))
     return (log_probs.double() + gumbel).argmax(-1)
 
 
@@ -284,10 +285,10 @@ class MaskedPredictor:
         self.evaluate = _Evaluator(denoiser.base if self.guide else denoiser, labels, skip)
 
     def __call__(self, z: torch.Tensor, level: torch.Tensor, where: torch.Tensor,
-                 draw: torch.Generator | None = None) -> torch.Tensor:
+                 draw: MoleculeStreams | None = None) -> torch.Tensor:
         """Log-probabilities ``[M, N]`` at the ``M`` pairs where ``where`` ``[B, L]`` is true (row-major order).
 
-        With ``draw`` (a generator), the caller only draws one token from each row: a guide may then
+        With ``draw`` (the molecules' random streams), the caller only draws one token from each row: a guide may then
         return a random distribution whose expectation is ``x~`` (exact CBG's rejection sampler).
         """
         rows, positions = where.nonzero(as_tuple=True)
@@ -307,7 +308,7 @@ def confidence_weights(psi: torch.Tensor, unmasked: torch.Tensor) -> torch.Tenso
 
 def masked_step(z: torch.Tensor, psi: torch.Tensor, fixed: torch.Tensor, step: tuple[float, float, float],
                 predict: Callable[..., torch.Tensor], options: SamplerOptions,
-                mask: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor, float]:
+                mask: int, streams: MoleculeStreams) -> tuple[torch.Tensor, torch.Tensor, float]:
     """One (Re)MDM step: first *whether* each position changes, then *which* token the unmasked ones get.
 
     Whether a position unmasks, is remasked or stays does not depend on the token it would get, so
@@ -322,28 +323,28 @@ def masked_step(z: torch.Tensor, psi: torch.Tensor, fixed: torch.Tensor, step: t
     else:
         sigma_pos = torch.full(z.shape, sigma, dtype=torch.float64, device=z.device)
     p_unmask = ((a_s - (1.0 - sigma_pos) * a_t) / (1.0 - a_t)).clamp(0.0, 1.0)
-    u = torch.rand(z.shape, generator=generator, device=z.device, dtype=torch.float64)
+    u = streams.rand_like(z.shape)
     unmask = masked & (u < p_unmask)
     remask = unmasked & (u < sigma_pos)
     new_z = z.masked_fill(remask, mask)
     if unmask.any():
         level = torch.full((len(z),), 1.0 - a_t, device=z.device)
         only_draw = not options.uses_confidence and options.temperature == 1.0 and options.top_p == 1.0
-        x = predict(z, level, unmask, generator if only_draw else None).exp()  # x~(z_t), before this step's remasking
+        x = predict(z, level, unmask, streams if only_draw else None).exp()  # x~(z_t), before this step's remasking
         x[:, mask] = 0.0
         x = shape_probs(x / x.sum(-1, keepdim=True).clamp_min(1e-300), options.temperature, options.top_p)
-        tokens = gumbel_argmax(_log(x), generator)
+        tokens = gumbel_argmax(_log(x), streams.rand(unmask.nonzero()[:, 0], x.shape[-1]))
         new_z = new_z.masked_scatter(unmask, tokens)
         psi = psi.masked_scatter(unmask, x.gather(-1, tokens[:, None]).squeeze(-1).float())
     return new_z, psi, float(sigma_pos.max()) if sigma_pos.numel() else 0.0
 
 
 def sample_masked(denoiser: Denoiser, batch: int, options: SamplerOptions, labels: torch.Tensor | None = None,
-                  generator: torch.Generator | None = None, progress: Callable[[int], None] | None = None) -> SamplerOutput:
+                  streams: MoleculeStreams | None = None, progress: Callable[[int], None] | None = None) -> SamplerOutput:
     """MDLM, ReMDM or a corrector baseline from a masked denoiser (see the module docstring)."""
     options.validate("masked")
     device, mask = denoiser.device, denoiser.mask_id
-    generator = generator or torch.Generator(device=device).manual_seed(options.seed)
+    streams = streams or MoleculeStreams(options.seed, batch, device=device)
     z = torch.full((batch, denoiser.length), mask, dtype=torch.long, device=device)
     fixed = torch.zeros(z.shape, dtype=torch.bool, device=device)
     if denoiser.bos_id is not None:
@@ -354,7 +355,7 @@ def sample_masked(denoiser: Denoiser, batch: int, options: SamplerOptions, label
     plan = masked_step_plan(options, get_schedule(options.schedule))
     sigmas = []
     for index, step in enumerate(plan):
-        z, psi, sigma = masked_step(z, psi, fixed, step, predict, options, mask, generator)
+        z, psi, sigma = masked_step(z, psi, fixed, step, predict, options, mask, streams)
         sigmas.append(sigma)
         if progress and _progress_unit(index, len(plan), options.steps):
             progress(1)
@@ -368,15 +369,15 @@ def _progress_unit(index: int, total: int, steps: int) -> bool:
 
 # --- uniform --------------------------------------------------------------------------------
 def sample_uniform(denoiser: Denoiser, batch: int, options: SamplerOptions, labels: torch.Tensor | None = None,
-                   generator: torch.Generator | None = None, progress: Callable[[int], None] | None = None) -> SamplerOutput:
+                   streams: MoleculeStreams | None = None, progress: Callable[[int], None] | None = None) -> SamplerOutput:
     """Ancestral UDLM sampling: ``p(z_s | z_t) = sum_v E[x = v | z_t] q(z_s | z_t, x = v)`` per position."""
     options.validate("uniform")
     device = denoiser.device
-    generator = generator or torch.Generator(device=device).manual_seed(options.seed)
+    streams = streams or MoleculeStreams(options.seed, batch, device=device)
     schedule = get_schedule(options.schedule)
     support = denoiser.support if denoiser.support is not None else torch.arange(denoiser.vocab_size, device=device)
     n = len(support)
-    z = torch.randint(n, (batch, denoiser.length), generator=generator, device=device)  # support space
+    z = (streams.rand_like((batch, denoiser.length)) * n).long().clamp_max(n - 1)  # support space
     bos = None
     if denoiser.bos_id is not None:
         bos = int((support == denoiser.bos_id).nonzero()[0, 0])
@@ -401,7 +402,7 @@ def sample_uniform(denoiser: Denoiser, batch: int, options: SamplerOptions, labe
         else:
             x = shape(evaluate(support[z], level).double().exp()[..., support])
             posterior = uniform_reverse(x, z, alpha_t, alpha_s)
-        z = gumbel_argmax(_log(posterior), generator)
+        z = gumbel_argmax(_log(posterior), streams.rand_like(posterior.shape))
         if bos is not None:
             z[:, 0] = bos
         if progress:
@@ -411,14 +412,14 @@ def sample_uniform(denoiser: Denoiser, batch: int, options: SamplerOptions, labe
 
 # --- autoregressive -------------------------------------------------------------------------
 def sample_autoregressive(denoiser: Denoiser, batch: int, options: SamplerOptions, labels: torch.Tensor | None = None,
-                          generator: torch.Generator | None = None, progress: Callable[[int], None] | None = None) -> SamplerOutput:
+                          streams: MoleculeStreams | None = None, progress: Callable[[int], None] | None = None) -> SamplerOutput:
     """Left-to-right sampling from ``<bos>``; finished rows (after ``<eos>``) are padded, not evaluated."""
     options.validate("autoregressive")
     if denoiser.bos_id is None:
         raise MoldiffError("an autoregressive denoiser needs a <bos> token to start from")
 
     device = denoiser.device
-    generator = generator or torch.Generator(device=device).manual_seed(options.seed)
+    streams = streams or MoleculeStreams(options.seed, batch, device=device)
     pad = denoiser.pad_id if denoiser.pad_id is not None else denoiser.bos_id
     z = torch.full((batch, denoiser.length), pad, dtype=torch.long, device=device)
     z[:, 0] = denoiser.bos_id
@@ -433,7 +434,7 @@ def sample_autoregressive(denoiser: Denoiser, batch: int, options: SamplerOption
         seconds += time.perf_counter() - start
         evaluations += len(rows)
         x = shape_probs(lp.double().exp(), options.temperature, options.top_p)
-        z[rows, i] = gumbel_argmax(_log(x), generator)
+        z[rows, i] = gumbel_argmax(_log(x), streams.rand(rows, x.shape[-1]))
         if denoiser.eos_id is not None:
             active[rows] = z[rows, i] != denoiser.eos_id
         if progress:
@@ -445,10 +446,15 @@ SAMPLER_FUNCTIONS = {"masked": sample_masked, "uniform": sample_uniform, "autore
 
 
 def run_sampler(denoiser: Denoiser, batch: int, options: SamplerOptions, labels: torch.Tensor | None = None,
-                generator: torch.Generator | None = None, progress: Callable[[int], None] | None = None) -> SamplerOutput:
-    """Draw ``batch`` sequences from ``denoiser`` with the sampler named in ``options``."""
+                streams: MoleculeStreams | None = None, progress: Callable[[int], None] | None = None) -> SamplerOutput:
+    """Draw ``batch`` sequences from ``denoiser`` with the sampler named in ``options``.
+
+    ``streams`` (one per sequence) defaults to those of molecules ``0 .. batch - 1`` under ``options.seed``.
+    """
     options.validate(denoiser.kind)
-    return SAMPLER_FUNCTIONS[denoiser.kind](denoiser, batch, options, labels, generator, progress)
+    if streams is not None and len(streams) != batch:
+        raise ValueError(f"{len(streams)} random streams for a batch of {batch}")
+    return SAMPLER_FUNCTIONS[denoiser.kind](denoiser, batch, options, labels, streams, progress)
 
 
 def progress_total(denoiser: Denoiser, options: SamplerOptions) -> int:

@@ -38,6 +38,7 @@ from .oracles import parse_oracles, score
 from .presets import apply_preset
 from .runtime import check_device
 from .samplers import DEFAULT_ETA, SamplerOptions, progress_total, run_sampler
+from .streams import MoleculeStreams
 from .targets import Target, available_targets, check_trained_target, load_target, read_target
 
 DEFAULT_ORACLES = ("rings", "qed")
@@ -118,6 +119,7 @@ def sample(
     classifier: str | None = None,
     top_k: int | None = None,
     progress: bool = True,
+    first_index: int = 0,
 ) -> SampleResult:
     """Sample ``num_samples`` molecules from a model (a :class:`LoadedModel`, a name or a path).
 
@@ -129,6 +131,9 @@ def sample(
     names one (see :mod:`moldiff.guidance`). ``top_k`` (cbg, fudge) scores only the ``k`` most
     probable tokens. ``preset`` (see :mod:`moldiff.presets`, e.g. ``paper-rings-cbg``) sets the
     guidance, target and sampler settings of the ReMDM paper; explicit sampler options override it.
+    Molecule ``i`` draws from its own random stream, keyed by ``(seed, first_index + i)``
+    (:mod:`moldiff.streams`): ``batch_size`` never changes the molecules, and a larger
+    ``num_samples`` extends a smaller one.
     """
     if num_samples < 1:
         raise MoldiffError(f"num_samples must be at least 1, not {num_samples}")
@@ -164,8 +169,8 @@ def sample(
     with tqdm(total=len(batches) * progress_total(denoiser, options), desc=f"sampling ({options.sampler})",
               disable=None if progress else True, leave=False) as bar:
         for index, size in enumerate(batches):
-            generator = torch.Generator(device=denoiser.device).manual_seed(seed * 1_000_003 + index)
-            out = run_sampler(denoiser, size, options, generator=generator, progress=bar.update)
+            streams = MoleculeStreams(seed, size, start=first_index + index * batch_size, device=denoiser.device)
+            out = run_sampler(denoiser, size, options, streams=streams, progress=bar.update)
             tokens.append(out.tokens.cpu())
             evaluations += out.evaluations
             network_seconds += out.network_seconds

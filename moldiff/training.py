@@ -35,7 +35,7 @@ import lightning.pytorch as pl
 import numpy as np
 import torch
 import torch.nn.functional as F
-from lightning.pytorch.callbacks import ModelCheckpoint
+from lightning.pytorch.callbacks import ModelCheckpoint, RichProgressBar
 from lightning.pytorch.loggers import CSVLogger
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 from torch.utils.data import DataLoader, Dataset, Sampler
@@ -473,6 +473,21 @@ class ProgressLines(pl.Callback):
             log.info("step %d/%d%s (%.0f s)", step, self.max_steps, shown, time.perf_counter() - self.started)
 
 
+class StepProgressBar(RichProgressBar):
+    """The terminal progress bar, counted in optimiser steps toward ``--max-steps``: a run is one
+    endless epoch, so Lightning's own bar would show "Epoch 0/-2" and batches of a sampler epoch."""
+
+    @property
+    def total_train_batches(self) -> int:
+        return self.trainer.max_steps
+
+    def _get_train_description(self, current_epoch: int) -> str:
+        return f"{'training step':{len(self.validation_description)}}"
+
+    def on_train_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs: Any, batch: Any, batch_idx: int) -> None:
+        super().on_train_batch_end(trainer, pl_module, outputs, batch, trainer.global_step - 1)
+
+
 def _quiet_lightning() -> None:
     """Keep Lightning's banners and deprecation chatter out of the terminal; warnings still show."""
     for name in ("lightning.pytorch", "lightning.fabric", "lightning"):
@@ -553,7 +568,8 @@ def train(
         max_steps=config.max_steps, accelerator=accelerator, devices=devices, num_nodes=num_nodes, strategy=strategy,
         precision=precision, gradient_clip_val=config.grad_clip, logger=loggers,
         callbacks=[checkpoints, SaveOnInterrupt(out / "checkpoints" / "last.ckpt"),
-                   *([ProgressLines(config.max_steps)] if progress and not interactive else [])],
+                   *([ProgressLines(config.max_steps)] if progress and not interactive else []),
+                   *([StepProgressBar()] if interactive else [])],
         val_check_interval=min(config.val_every, config.max_steps), check_val_every_n_epoch=None,
         use_distributed_sampler=False, enable_progress_bar=interactive, enable_model_summary=False,
         num_sanity_val_steps=0, log_every_n_steps=min(50, config.max_steps), max_epochs=-1,

@@ -3,8 +3,8 @@
 #
 #   scripts/train_qm9.sh [NAME ...]     # default: everything, in the order below
 #
-# A NAME ending in -2 is a second training stage: it warm-starts (--init-from) from the exported
-# first stage and continues it with its own settings (STAGE2 below).
+# A NAME ending in -K (K = 2, 3) is training stage K: it warm-starts (--init-from) from the exported
+# model of the stages before it and continues it with its own settings (STAGE2, STAGE3 below).
 #
 # Each run trains into $RUNS/NAME (checkpoints every 250 steps; an interrupted run resumes where it
 # stopped when the script is run again; a finished one is not trained again) and is then exported in half precision into models/NAME or
@@ -18,10 +18,13 @@ PRESET=${PRESET:-compact}                 # denoisers and AR model
 STEPS=${STEPS:-6000}
 CLASSIFIER_PRESET=${CLASSIFIER_PRESET:-tiny}
 CLASSIFIER_STEPS=${CLASSIFIER_STEPS:-2000}
+# The default model is the SELFIES MDLM: its D-CBG classifiers are larger and trained longer.
+SELFIES_CLASSIFIER=(--preset compact --max-steps 4000)
 MOLDIFF=${MOLDIFF:-moldiff}
 COMMON=(--lr 2e-3 --batch-size 128 --checkpoint-every 250 --val-every 500 --seed 0)
-# Second stages: more steps at a lower rate from the first stage's weights (the shipped SELFIES model).
+# Later stages: more steps at a lower rate from the previous stage's weights (the shipped SELFIES model).
 STAGE2=(--max-steps 3600 --lr 1e-3 --warmup-steps 200 --seed 1)
+STAGE3=(--max-steps 24000 --lr 1e-3 --warmup-steps 200 --seed 2)
 
 run() {  # run NAME DEST COMMAND moldiff-arguments...: train (or resume) into $RUNS/NAME, export to DEST
     local name=$1 dest=$2 command=$3
@@ -39,8 +42,9 @@ declare -A JOBS=(
     [qm9-smiles-ar]="models/qm9-smiles-ar train --kind ar --representation smiles"
     [qm9-selfies-mdlm]="models/qm9-selfies-mdlm train --kind mdlm --representation selfies"
     [qm9-selfies-mdlm-2]="models/qm9-selfies-mdlm train --kind mdlm --representation selfies --init-from models/qm9-selfies-mdlm"
+    [qm9-selfies-mdlm-3]="models/qm9-selfies-mdlm train --kind mdlm --representation selfies --init-from models/qm9-selfies-mdlm"
 )
-ORDER=(qm9-smiles-mdlm qm9-smiles-udlm qm9-smiles-ar qm9-selfies-mdlm qm9-selfies-mdlm-2)
+ORDER=(qm9-smiles-mdlm qm9-smiles-udlm qm9-smiles-ar qm9-selfies-mdlm qm9-selfies-mdlm-2 qm9-selfies-mdlm-3)
 for target in rings qed; do
     for process in mask uniform prefix; do
         JOBS[$target-$process]="guidance/$target/$process train-classifier --target $target --process $process"
@@ -53,11 +57,14 @@ done
 for name in "${@:-${ORDER[@]}}"; do
     [[ -v JOBS[$name] ]] || { echo "unknown run '$name': choose from ${ORDER[*]}" >&2; exit 2; }
     read -r -a job <<<"${JOBS[$name]}"
-    if [[ $name == *-2 ]]; then
-        run "$name" "${job[@]}" --targets rings,qed --preset "$PRESET" "${STAGE2[@]}"
+    if [[ $name =~ -([0-9])$ ]]; then
+        declare -n stage="STAGE${BASH_REMATCH[1]}"
+        run "$name" "${job[@]}" --targets rings,qed --preset "$PRESET" "${stage[@]}"
     elif [[ ${job[1]} == train ]]; then
         run "$name" "${job[@]}" --targets rings,qed --preset "$PRESET" --max-steps "$STEPS"
     else
-        run "$name" "${job[@]}" --preset "$CLASSIFIER_PRESET" --max-steps "$CLASSIFIER_STEPS"
+        extra=()
+        [[ $name == *-selfies ]] && extra=("${SELFIES_CLASSIFIER[@]}")
+        run "$name" "${job[@]}" --preset "$CLASSIFIER_PRESET" --max-steps "$CLASSIFIER_STEPS" "${extra[@]}"
     fi
 done

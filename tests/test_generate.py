@@ -86,7 +86,7 @@ def test_parse_where_operators():
 def test_seed_none_draws_and_reports_a_seed_and_bad_seed_is_clear(tiny):
     model = moldiff.load(tiny)
     result = model.sample(4, seed=None, steps=4, progress=False)
-    drawn = result.seeds[0]
+    drawn = result.seed
     again = model.sample(4, seed=drawn, steps=4, progress=False)
     pd.testing.assert_frame_equal(result.to_dataframe(), again.to_dataframe())
     with pytest.raises(MoldiffError, match="seed must be an integer or None"):

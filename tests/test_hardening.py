@@ -119,6 +119,62 @@ def test_3_enough_data_records_validation_metrics(trained):
         assert set(config["validation"]) >= keys and "validation" not in config["data"]
 
 
+# --- 5: each molecule's random stream is a function of (seed, index) ---------------------------
+SETTINGS = {
+    "mdlm": dict(steps=8),
+    "mdlm-cbg": dict(steps=8, guidance="cbg", gamma=2.0, target="rings"),
+    "mdlm-cfg-top-p": dict(steps=8, guidance="cfg", gamma=2.0, target="rings", top_p=0.9, sampler="remdm-cap"),
+    "ar": dict(),
+}
+
+
+@pytest.mark.parametrize("name", list(SETTINGS))
+def test_5_batch_size_never_changes_the_molecules_and_a_larger_n_extends_a_smaller_one(trained, name):
+    model = moldiff.load(trained[name.split("-")[0]])
+    options = dict(SETTINGS[name], seed=7, progress=False)
+    if options.get("guidance") == "cbg":
+        options["classifier"] = str(trained["rings/mask"])
+
+    def tokens(n: int, batch_size: int) -> list[str]:
+        return model.sample(n, batch_size=batch_size, **options).to_dataframe()["raw"].tolist()
+
+    whole = tokens(8, 8)
+    assert tokens(8, 3) == whole and tokens(8, 1) == whole
+    assert tokens(4, 8) == whole[:4]
+    assert len(set(whole)) > 1, "different molecules of a run draw from different streams"
+    assert model.sample(8, batch_size=8, **{**options, "seed": 8}).to_dataframe()["raw"].tolist() != whole
+
+
+def test_5_cli_batch_size_and_n_prefix(trained, run_cli):
+    base = ["sample", "--model", trained["mdlm"], "--steps", "4", "--seed", "3"]
+    run_cli(*base, "-n", "6", "--batch-size", "6", "--out", "a.csv")
+    run_cli(*base, "-n", "6", "--batch-size", "4", "--out", "b.csv")
+    run_cli(*base, "-n", "3", "--out", "c.csv")
+    a, b, c = (pd.read_csv(f"{x}.csv") for x in "abc")
+    pd.testing.assert_frame_equal(a, b)
+    pd.testing.assert_frame_equal(c, a.iloc[:3])
+
+
+# --- 24: a deliberate thread count, the caller's own setting restored ----------------------------
+def test_24_sampling_uses_the_chosen_threads_and_restores_the_callers(trained, monkeypatch):
+    import torch
+
+    seen = []
+    model = moldiff.load(trained["mdlm"])
+    forward = model.network.forward
+    monkeypatch.setattr(model.network, "forward", lambda *a, **k: seen.append(torch.get_num_threads()) or forward(*a, **k))
+    before = torch.get_num_threads()
+    model.sample(2, steps=2, progress=False)
+    model.sample(2, steps=2, progress=False, threads=2)
+    monkeypatch.setenv("MOLDIFF_THREADS", "3")
+    model.sample(2, steps=2, progress=False)
+    assert seen[0] == 1 and seen[-1] == 3 and 2 in seen
+    assert torch.get_num_threads() == before
+    monkeypatch.setenv("MOLDIFF_THREADS", "many")
+    with pytest.raises(MoldiffError, match=r"\$MOLDIFF_THREADS must be a positive number"):
+        model.sample(2, steps=2, progress=False)
+
+
 # --- 4: FCD says when it is unreliable or missing ----------------------------------------------
 def test_4_fcd_on_few_molecules_warns_and_a_missing_fcd_says_why(run_cli, tmp_path):
     reference = tmp_path / "ref.smi"
@@ -382,3 +438,15 @@ def test_11_progress_lines_without_a_terminal_and_one_log_directory_per_run(trai
     assert lines and lines[-1].startswith("step 4/4") and "loss" in lines[-1]
     train(TrainConfig(**{**config, "max_steps": 6}), resume=True, progress=True)
     assert sorted(p.name for p in Path("run/logs").iterdir()) == ["version_0"]
+
+
+def test_11_terminal_progress_bar_counts_steps_toward_max_steps_not_epochs(trained):
+    from types import SimpleNamespace
+
+    from moldiff.training import StepProgressBar
+
+    bar = StepProgressBar()
+    bar._trainer = SimpleNamespace(max_steps=1234, max_epochs=-1)
+    assert bar.total_train_batches == 1234
+    description = bar._get_train_description(0)
+    assert "Epoch" not in description and "-2" not in description and "step" in description

@@ -19,6 +19,7 @@ from toys import ExactMasked, ExactNoisyClassifier
 from moldiff.guidance import CBGDenoiser, substitution_log_probs
 from moldiff.processes import get_schedule
 from moldiff.samplers import MaskedPredictor, SamplerOptions, masked_step, masked_step_plan, run_sampler
+from moldiff.streams import MoleculeStreams
 
 N_SAMPLES = 50_000
 TV_THRESHOLD = 0.03
@@ -103,7 +104,7 @@ def test_lazy_step_with_confidence_has_the_eager_step_distribution(toy, y, laten
     z, psi = z0.expand(batch, -1).clone(), psi0.expand(batch, -1).clone()
     predictor = MaskedPredictor(cbg(toy, y, 1.5), None, True)
     new_z, new_psi, _ = masked_step(z, psi, torch.zeros_like(z, dtype=torch.bool), step, predictor, options, toy.k,
-                                    torch.Generator().manual_seed(0))
+                                    MoleculeStreams(0, batch))
     a_t, a_s, sigma = step
     weights = torch.softmax(-psi0[1:].double(), -1) * sigma
     x = eager_tilted(toy, y, z0[None], 1.5)[0, 0]
@@ -183,8 +184,9 @@ def test_rejection_draw_has_the_law_of_the_tilted_prediction(toy, y, rounds):
     log_x = ExactMasked(toy).log_probs(z[:1], None, None)[0, 0].expand(len(z), -1)
     guided = cbg(toy, y, 2.0)
     exact = guided.tilt_at(z[:1], torch.zeros(1), rows[:1], positions[:1], log_x[:1]).exp()[0, : toy.k]
-    generator = torch.Generator().manual_seed(0)
-    drawn = gumbel_argmax(guided.draw_at(z, torch.zeros(len(z)), rows, positions, log_x, generator, rounds=rounds), generator)
+    streams = MoleculeStreams(0, len(z))
+    tilted = guided.draw_at(z, torch.zeros(len(z)), rows, positions, log_x, streams, rounds=rounds)
+    drawn = gumbel_argmax(tilted, streams.rand(rows, tilted.shape[-1]))
     freq = torch.bincount(drawn, minlength=toy.k + 1).double() / len(z)
     assert freq[toy.k] == 0 and 0.5 * float((freq[: toy.k] - exact).abs().sum()) < 0.006
     assert guided.classifier_passes <= (rounds + 2) * toy.k  # each distinct sequence once per round, reference and fallback

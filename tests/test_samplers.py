@@ -17,6 +17,7 @@ from moldiff.samplers import (
     run_sampler,
     shape_probs,
 )
+from moldiff.streams import MoleculeStreams
 
 N_SAMPLES = 50_000
 TV_THRESHOLD = 0.03  # the sampling noise floor at 50,000 samples over 64 states is about 0.015
@@ -129,7 +130,7 @@ def test_same_seed_same_samples_different_seed_different_samples(toy):
 
 def test_gumbel_argmax_draws_from_the_distribution():
     probs = torch.tensor([0.5, 0.3, 0.15, 0.05, 0.0], dtype=torch.float64)
-    draws = gumbel_argmax(probs.log().expand(200_000, -1), torch.Generator().manual_seed(0))
+    draws = gumbel_argmax(probs.log().expand(200_000, -1), MoleculeStreams(0, 200_000).rand_like((200_000, 5)))
     freq = torch.bincount(draws, minlength=5).double() / 200_000
     assert torch.allclose(freq, probs, atol=0.005)
     assert freq[4] == 0

@@ -39,9 +39,9 @@ def test_shipped_files_stay_under_60_mb():
     assert total < 60e6, f"models/ and guidance/ hold {total / 1e6:.1f} MB"
 
 
-def test_default_model_is_the_smiles_mdlm_with_rings_and_qed(loaded):
+def test_default_model_is_the_selfies_mdlm_with_rings_and_qed(loaded):
     model = loaded[DEFAULT_MODEL]
-    assert (model.kind, model.config["representation"], model.target_names) == ("mdlm", "smiles", ["rings", "qed"])
+    assert (model.kind, model.config["representation"], model.target_names) == ("mdlm", "selfies", ["rings", "qed"])
 
 
 @pytest.mark.parametrize("name", MODELS)
