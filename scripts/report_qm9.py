@@ -75,10 +75,11 @@ def guided_rows() -> list[Point]:
                    for model, sampler, guidance in plan for gamma in GAMMAS]
 
 
-def current(cache: dict[str, Any], rows: list[Point]) -> list[dict[str, Any]]:
-    """The cached results of ``rows`` computed with today's weights (a retrained model's old rows are left out)."""
+def current(cache: dict[str, Any], rows: list[Point]) -> dict[str, dict[str, Any]]:
+    """The cached results of ``rows`` (by key, in order) computed with today's weights (a retrained
+    model's old rows are left out)."""
     by_key = cache["rows"]
-    return [by_key[r.key] for r in rows if r.key in by_key and by_key[r.key]["weights"] == weights_used(r)]
+    return {r.key: by_key[r.key] for r in rows if r.key in by_key and by_key[r.key]["weights"] == weights_used(r)}
 
 
 def _read_cache() -> dict[str, Any]:
@@ -188,8 +189,9 @@ def goals(fresh: dict[str, dict[str, Any]]) -> list[str]:
 
 
 def render(cache: dict[str, Any]) -> str:
-    unguided, guided = current(cache, unguided_rows()), current(cache, guided_rows())
-    fresh = {key: r for key, r in cache["rows"].items() if any(r is x for x in (*unguided, *guided))}
+    fresh = current(cache, unguided_rows() + guided_rows())
+    unguided = [r for r in fresh.values() if r["guidance"] == "none"]
+    guided = [r for r in fresh.values() if r["guidance"] != "none"]
     shas = sorted({f"`{name}` {sha[:12]}" for r in [*unguided, *guided] for name, sha in r["weights"].items()})
     paper = "\n".join(["| paper (approx.) | gamma | novel | mean rings |", "|---|---:|---:|---:|"]
                       + [f"| {what} | {g} | {n} | {m:.2f} |" for what, g, n, m in PAPER])
@@ -240,8 +242,9 @@ def render(cache: dict[str, Any]) -> str:
 
 def card_quality(model: str, cache: dict[str, Any]) -> str:
     """The sample-quality section of one model's card."""
-    unguided = [r for r in current(cache, unguided_rows()) if r["model"] == model]
-    guided = [r for r in current(cache, guided_rows()) if r["model"] == model]
+    rows = [r for r in current(cache, unguided_rows() + guided_rows()).values() if r["model"] == model]
+    unguided = [r for r in rows if r["guidance"] == "none"]
+    guided = [r for r in rows if r["guidance"] != "none"]
     parts = ["## Sample quality", "", f"{_common(cache, 'n')} molecules per row, seed {_common(cache, 'seed')}, from `reports/qm9.md` "
              "(regenerate with `python scripts/report_qm9.py`).", ""]
     if unguided:
