@@ -25,7 +25,7 @@ from typing import Protocol
 import torch
 
 from .modelfile import LoadedModel
-from .processes import Support, plugin_to_mean, subs_log_probs
+from .processes import Support, forbid_bos, plugin_to_mean, subs_log_probs
 
 DENOISER_KINDS = {"mdlm": "masked", "udlm": "uniform", "ar": "autoregressive"}
 
@@ -71,6 +71,7 @@ class ModelDenoiser:
     @torch.no_grad()
     def log_probs(self, z: torch.Tensor, level: torch.Tensor | None, labels: torch.Tensor | None) -> torch.Tensor:
         logits = self.network(z, level if self.uses_time else None, labels).float()
+        logits = forbid_bos(logits, self.bos_id, first=0 if self.kind == "autoregressive" else 1)
         if self.kind == "masked":
             return subs_log_probs(logits, z, self.mask_id)
         if self.kind == "uniform":

@@ -64,6 +64,21 @@ def mask_forward(x: torch.Tensor, alpha: torch.Tensor, mask_id: int, generator: 
     return torch.where(keep, x, torch.full_like(x, mask_id))
 
 
+def forbid_bos(logits: torch.Tensor, bos_id: int | None, first: int = 1) -> torch.Tensor:
+    """``logits`` ``[B, L, N]`` with no mass on ``<bos>`` at positions ``first`` and later.
+
+    In data ``<bos>`` stands only at position 0, so a denoiser's prediction for any later position
+    (``first = 1``; an autoregressive model's next tokens: ``first = 0``) exactly excludes it. The
+    constraint matters for D-CFG, whose ``gamma log x_c + (1 - gamma) log x_u`` extrapolates the ratio
+    of two tiny probabilities: a token nearly impossible under both passes can come out likely.
+    """
+    if bos_id is None:
+        return logits
+    logits = logits.clone()
+    logits[..., first:, bos_id] = -math.inf
+    return logits
+
+
 def subs_log_probs(logits: torch.Tensor, z: torch.Tensor, mask_id: int) -> torch.Tensor:
     """SUBS parameterisation: log x_theta with no mass on the mask token, unmasked tokens copied."""
     logits = logits.to(torch.promote_types(logits.dtype, torch.float32)).clone()

@@ -60,6 +60,7 @@ from .parallel import available_cpus, parallel_map
 from .processes import (
     Support,
     antithetic_times,
+    forbid_bos,
     get_schedule,
     mask_forward,
     masked_cross_entropy,
@@ -69,7 +70,7 @@ from .processes import (
     uniform_forward,
 )
 from .targets import Target, parse_targets
-from .tokenizers import MASK_ID, Tokenizer, tokenizer_class
+from .tokenizers import BOS_ID, MASK_ID, Tokenizer, tokenizer_class
 from .trainconfig import LEGACY_VALUES, RESUMABLE_CHANGES, TRAIN_CONFIG_FILE, TrainConfig
 
 log = logging.getLogger("moldiff")
@@ -374,7 +375,7 @@ class MDLMModule(TrainingModule):
         z = mask_forward(ids, alpha, MASK_ID, generator)
         cond = self.drop_labels(labels, generator) if train else None
         level = (1 - alpha) if network.config.time_conditioning else None
-        log_x = subs_log_probs(network(z, level, cond), z, MASK_ID)
+        log_x = subs_log_probs(forbid_bos(network(z, level, cond), BOS_ID), z, MASK_ID)
         nll = mdlm_loss(log_x, ids, z, t, self.schedule, MASK_ID)
         if train and self.config.loss_weighting == "ce":
             objective = masked_cross_entropy(log_x, ids, z, MASK_ID)
@@ -393,7 +394,7 @@ class UDLMModule(TrainingModule):
         x = support.to_support[ids]
         z = uniform_forward(x, alpha, support.size, generator)
         cond = self.drop_labels(labels, generator) if train else None
-        logits = network(support.tokens[z], 1 - alpha, cond)
+        logits = forbid_bos(network(support.tokens[z], 1 - alpha, cond), BOS_ID)
         log_x = logits.float().index_select(-1, support.tokens).log_softmax(-1)
         nll = udlm_loss(log_x, x, z, t, self.schedule)
         return nll.mean() / ids.shape[1], _nll_metrics(nll, ids.shape[1])
@@ -404,7 +405,7 @@ class ARModule(TrainingModule):
 
     def loss(self, network, ids, labels, generator, train):
         cond = self.drop_labels(labels, generator) if train else None
-        logits = network(ids[:, :-1], None, cond)
+        logits = forbid_bos(network(ids[:, :-1], None, cond), BOS_ID, first=0)
         nll = F.cross_entropy(logits.float().transpose(1, 2), ids[:, 1:], reduction="none").sum(-1)
         return nll.mean() / ids.shape[1], _nll_metrics(nll, ids.shape[1])
 

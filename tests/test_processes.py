@@ -10,6 +10,7 @@ from moldiff.processes import (
     T_MIN,
     Support,
     antithetic_times,
+    forbid_bos,
     get_schedule,
     mask_forward,
     mdlm_loss,
@@ -49,6 +50,18 @@ def test_subs_puts_no_mass_on_mask_and_copies_unmasked_tokens():
     assert torch.all(probs[..., 3] == 0)
     unmasked = z != 3
     assert torch.all(probs[unmasked].gather(-1, z[unmasked][:, None]) == 1)
+
+
+def test_forbid_bos_removes_the_start_token_only_where_data_never_has_it():
+    logits = torch.randn(2, 5, 7, dtype=DOUBLE)
+    later = forbid_bos(logits, bos_id=1)
+    assert torch.equal(later[:, 0], logits[:, 0])  # position 0 may still predict <bos>
+    assert torch.all(later[:, 1:, 1] == -math.inf)
+    others = [v for v in range(7) if v != 1]
+    assert torch.equal(later[:, 1:, others], logits[:, 1:, others])
+    assert torch.all(forbid_bos(logits, bos_id=1, first=0)[..., 1] == -math.inf)  # next-token predictions
+    assert forbid_bos(logits, bos_id=None) is logits
+    assert torch.isfinite(logits).all()  # the input is left alone
 
 
 def test_mdlm_elbo_is_tight_for_a_factorised_distribution_with_its_exact_denoiser():
