@@ -3,8 +3,9 @@
 #
 #   scripts/train_qm9.sh [NAME ...]     # default: everything, in the order below
 #
-# A NAME ending in -K (K = 2, 3) is training stage K: it warm-starts (--init-from) from the exported
-# model of the stages before it and continues it with its own settings (STAGE2, STAGE3 below).
+# A NAME ending in -K (K = 2, 3, 4) is training stage K: it warm-starts (--init-from) from the exported
+# model or classifier of the stages before it and continues it with its own settings (STAGE2 ... STAGE4,
+# CLASSIFIER_STAGE2 below).
 #
 # Each run trains into $RUNS/NAME (checkpoints every 250 steps; an interrupted run resumes where it
 # stopped when the script is run again; a finished one is not trained again) and is then exported in half precision into models/NAME or
@@ -25,6 +26,9 @@ COMMON=(--lr 2e-3 --batch-size 128 --checkpoint-every 250 --val-every 500 --seed
 # Later stages: more steps at a lower rate from the previous stage's weights (the shipped SELFIES model).
 STAGE2=(--max-steps 3600 --lr 1e-3 --warmup-steps 200 --seed 1)
 STAGE3=(--max-steps 24000 --lr 1e-3 --warmup-steps 200 --seed 2)
+STAGE4=(--max-steps 16000 --lr 1e-3 --warmup-steps 200 --seed 3)
+# The SELFIES rings classifier (D-CBG with the default model) continued like the denoiser.
+CLASSIFIER_STAGE2=(--preset compact --max-steps 10000 --lr 1e-3 --warmup-steps 200 --seed 1)
 
 run() {  # run NAME DEST COMMAND moldiff-arguments...: train (or resume) into $RUNS/NAME, export to DEST
     local name=$1 dest=$2 command=$3
@@ -43,8 +47,10 @@ declare -A JOBS=(
     [qm9-selfies-mdlm]="models/qm9-selfies-mdlm train --kind mdlm --representation selfies"
     [qm9-selfies-mdlm-2]="models/qm9-selfies-mdlm train --kind mdlm --representation selfies --init-from models/qm9-selfies-mdlm"
     [qm9-selfies-mdlm-3]="models/qm9-selfies-mdlm train --kind mdlm --representation selfies --init-from models/qm9-selfies-mdlm"
+    [qm9-selfies-mdlm-4]="models/qm9-selfies-mdlm train --kind mdlm --representation selfies --init-from models/qm9-selfies-mdlm"
+    [rings-mask-selfies-2]="guidance/rings/mask-selfies train-classifier --target rings --process mask --representation selfies --init-from guidance/rings/mask-selfies"
 )
-ORDER=(qm9-smiles-mdlm qm9-smiles-udlm qm9-smiles-ar qm9-selfies-mdlm qm9-selfies-mdlm-2 qm9-selfies-mdlm-3)
+ORDER=(qm9-smiles-mdlm qm9-smiles-udlm qm9-smiles-ar qm9-selfies-mdlm qm9-selfies-mdlm-2 qm9-selfies-mdlm-3 qm9-selfies-mdlm-4)
 for target in rings qed; do
     for process in mask uniform prefix; do
         JOBS[$target-$process]="guidance/$target/$process train-classifier --target $target --process $process"
@@ -53,11 +59,15 @@ for target in rings qed; do
     JOBS[$target-mask-selfies]="guidance/$target/mask-selfies train-classifier --target $target --process mask --representation selfies"
     ORDER+=("$target-mask-selfies")
 done
+ORDER+=(rings-mask-selfies-2)
 
 for name in "${@:-${ORDER[@]}}"; do
     [[ -v JOBS[$name] ]] || { echo "unknown run '$name': choose from ${ORDER[*]}" >&2; exit 2; }
     read -r -a job <<<"${JOBS[$name]}"
-    if [[ $name =~ -([0-9])$ ]]; then
+    if [[ $name =~ -([0-9])$ && ${job[1]} == train-classifier ]]; then
+        declare -n stage="CLASSIFIER_STAGE${BASH_REMATCH[1]}"
+        run "$name" "${job[@]}" "${stage[@]}"
+    elif [[ $name =~ -([0-9])$ ]]; then
         declare -n stage="STAGE${BASH_REMATCH[1]}"
         run "$name" "${job[@]}" --targets rings,qed --preset "$PRESET" "${stage[@]}"
     elif [[ ${job[1]} == train ]]; then
