@@ -565,13 +565,17 @@ def list_models(as_json: bool) -> None:
 @click.option("--dtype", type=click.Choice(["float16", "bfloat16", "float32"]), default="float16", show_default=True,
               help="Weight precision on disk (upcast to float32 when loaded).")
 @click.option("--force", is_flag=True, help="Replace the model in an existing, non-empty DESTINATION.")
-def export_model_command(source: str, destination: Path, dtype: str, force: bool) -> None:
+@click.option("--recommend", default=None, metavar="KEY=VALUE,...",
+              help="Recommended sampler settings that `sample` uses by default, e.g. sampler=remdm-loop,steps=128,top_p=0.9.")
+def export_model_command(source: str, destination: Path, dtype: str, force: bool, recommend: str | None) -> None:
     """Copy a trained model (a run directory or a model name) into DESTINATION, e.g. models/NAME,
     with a model card (README.md) rendered from its record. An existing DESTINATION that is not
     empty is refused unless --force is given."""
+    from .generate import parse_recommendation
     from .modelfile import WEIGHTS_FILE, export_model
 
-    export_model(source, destination, dtype, force=force)
+    sampling = None if recommend is None else parse_recommendation(recommend)
+    export_model(source, destination, dtype, force=force, sampling=sampling)
     click.echo(f"{source} -> {destination} ({(destination / WEIGHTS_FILE).stat().st_size / 1e6:.2f} MB, {dtype})")
 
 

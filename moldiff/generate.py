@@ -191,6 +191,31 @@ def recommended_options(config: dict[str, Any], sampler: str | None = None) -> d
     return dict(record)
 
 
+def parse_recommendation(text: str) -> dict[str, Any]:
+    """``sampler=remdm-loop,steps=128,top_p=0.9`` as a ``sampling`` record (numbers and true/false
+    converted); unknown keys or a missing ``=`` are one-line errors."""
+    record: dict[str, Any] = {}
+    for item in (part.strip() for part in text.split(",") if part.strip()):
+        key, sep, value = item.partition("=")
+        key = key.strip().replace("-", "_")
+        if not sep or not value.strip():
+            raise MoldiffError(f"recommended setting '{item}' needs a value, like top_p=0.9")
+        record[key] = _setting_value(value.strip())
+    recommended_options({"sampling": record})  # unknown keys are refused there
+    return record
+
+
+def _setting_value(value: str) -> Any:
+    if value.lower() in ("true", "false"):
+        return value.lower() == "true"
+    for kind in (int, float):
+        try:
+            return kind(value)
+        except ValueError:
+            pass
+    return value
+
+
 def passing(table: pd.DataFrame, keep: Sequence[str], where: Sequence[Condition], targets: Sequence[Any],
             seen: set[str]) -> np.ndarray:
     """Which rows pass the filters; ``seen`` (canonical SMILES of earlier rows) is updated."""

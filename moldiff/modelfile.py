@@ -267,15 +267,22 @@ def load(name_or_path: str | Path, device: str | torch.device = "cpu") -> Loaded
     return LoadedModel(directory, config, network, tokenizer, targets)
 
 
-def export_model(source: str | Path, destination: str | Path, dtype: str = "float16", force: bool = False) -> Path:
+def export_model(source: str | Path, destination: str | Path, dtype: str = "float16", force: bool = False,
+                 sampling: dict[str, Any] | None = None) -> Path:
     """Copy the model at ``source`` (e.g. a training run) into ``destination`` with weights in ``dtype``,
     and render its model card (``README.md``) there.
 
     The record (training, data, validation) is kept; half-precision weights halve the size and are
     upcast to float32 on :func:`load`. A ``destination`` that exists and is not empty is refused
     unless ``force`` (then its model files and card are replaced; other files are left alone).
+    ``sampling`` (keys of :data:`moldiff.generate.RECOMMENDED_KEYS`) replaces the recommended sampler
+    settings that ``sample`` uses by default; without it the source's record, if any, is kept.
     """
+    from .generate import recommended_options
     from .modelcard import write_card
+
+    if sampling is not None:
+        recommended_options({"sampling": sampling})  # unknown settings fail before anything is written
 
     destination = Path(destination)
     if destination.exists() and not destination.is_dir():
@@ -284,6 +291,8 @@ def export_model(source: str | Path, destination: str | Path, dtype: str = "floa
         raise MoldiffError(f"{destination} already exists and is not empty: add --force to replace the model in it, or choose another directory")
     model = load(source)
     record = {k: v for k, v in model.config.items() if k not in ("format", "version", "network", "weights", "integrity")}
+    if sampling is not None:
+        record["sampling"] = dict(sampling)
     save_model(destination, model.network, record, dtype)
     write_card(destination, destination.name)
     return destination

@@ -106,6 +106,20 @@ def test_export_model_in_half_precision_keeps_the_record_and_is_upcast_on_load(m
     assert "no model 'nope'" in run_cli("export-model", "nope", "out", expect=2).output
 
 
+def test_export_model_records_recommended_settings_that_sampling_then_uses(molecules, run_cli):
+    train(_config(molecules, "mdlm", None, "run", max_steps=3), progress=False)
+    run_cli("export-model", "run", "shipped/rec", "--recommend", "sampler=mdlm, steps=8, top_p=0.9")
+    model = moldiff.load("shipped/rec")
+    assert model.config["sampling"] == {"sampler": "mdlm", "steps": 8, "top_p": 0.9}
+    assert model.sample(2, seed=0, progress=False).options.steps == 8
+    run_cli("export-model", "shipped/rec", "shipped/again")  # without --recommend the record travels along
+    assert moldiff.load("shipped/again").config["sampling"] == model.config["sampling"]
+    assert "unknown recommended sampling setting(s) top_q" in run_cli(
+        "export-model", "run", "shipped/bad", "--recommend", "top_q=0.9", expect=2).output
+    assert "needs a value" in run_cli("export-model", "run", "shipped/bad", "--recommend", "steps", expect=2).output
+    assert not Path("shipped/bad").exists()
+
+
 def test_damaged_model_files_are_clear_errors_naming_the_file(molecules):
     train(_config(molecules, "ar", None, "run", max_steps=3), progress=False)
     weights = Path("run", WEIGHTS_FILE)
