@@ -37,7 +37,9 @@ run() {  # run NAME DEST COMMAND moldiff-arguments...: train (or resume) into $R
     [[ -f $RUNS/$name/checkpoints/last.ckpt ]] && resume=(--resume)
     # later options win, so a job's own settings override COMMON
     [[ -f $RUNS/$name/config.json ]] || "$MOLDIFF" "$command" "${COMMON[@]}" "$@" --out "$RUNS/$name" "${resume[@]}"
-    "$MOLDIFF" export-model "$RUNS/$name" "$dest" --dtype float16 --force  # replaces the shipped model
+    local recommend=()  # the masked models' measured recommendation (README: recommended settings)
+    [[ $dest == models/*-mdlm ]] && recommend=(--recommend sampler=remdm-loop,steps=128,top_p=0.9)
+    "$MOLDIFF" export-model "$RUNS/$name" "$dest" --dtype float16 --force "${recommend[@]}"  # replaces the shipped model
 }
 
 declare -A JOBS=(
