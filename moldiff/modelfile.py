@@ -28,7 +28,7 @@ from .assets import ASSET_KINDS, find_asset
 from .errors import MoldiffError
 from .io import atomic_write, read_json, sha256_text, write_json
 from .networks import NetworkConfig, Transformer
-from .targets import Target
+from .targets import TARGET_FILE, Target
 from .tokenizers import Tokenizer, tokenizer_from_dict
 from .trainconfig import KINDS
 
@@ -294,5 +294,6 @@ def export_model(source: str | Path, destination: str | Path, dtype: str = "floa
     if sampling is not None:
         record["sampling"] = dict(sampling)
     save_model(destination, model.network, record, dtype)
-    write_card(destination, destination.name)
+    in_target_folder = (destination.parent / TARGET_FILE).exists()  # guidance/TARGET/PROCESS: named TARGET/PROCESS
+    write_card(destination, f"{destination.parent.name}/{destination.name}" if in_target_folder else destination.name)
     return destination

@@ -225,6 +225,13 @@ def test_7_export_model_refuses_an_existing_destination_unless_forced_and_writes
     assert moldiff.load("mine").kind == "ar" and "float32" in Path("mine/README.md").read_text()
 
 
+def test_export_into_a_target_folder_names_the_card_target_slash_process(trained, run_cli):
+    Path("guidance/mytarget").mkdir(parents=True)
+    Path("guidance/mytarget/target.toml").write_text("")
+    run_cli("export-model", trained["mdlm"], "guidance/mytarget/mask")
+    assert Path("guidance/mytarget/mask/README.md").read_text().startswith("# mytarget/mask\n")
+
+
 def test_13_export_model_to_a_file_is_a_one_line_error(trained, run_cli):
     Path("afile").write_text("keep me")
     result = run_cli("export-model", trained["mdlm"], "afile", expect=2)
