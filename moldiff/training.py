@@ -523,6 +523,15 @@ def _check_resume(out: Path, config: TrainConfig) -> Path:
     return checkpoint
 
 
+def _keep_earlier_log(log_dir: Path) -> None:
+    """Lightning's CSV logger deletes an existing ``metrics.csv`` when a run resumes: keep the earlier
+    part as ``metrics.before-resume-NNN.csv`` (NNN counts the resumes), beside the new ``metrics.csv``."""
+    log = log_dir / "metrics.csv"
+    if log.exists():
+        count = len(list(log_dir.glob("metrics.before-resume-*.csv"))) + 1
+        log.rename(log_dir / f"metrics.before-resume-{count:03d}.csv")
+
+
 def train(
     config: TrainConfig,
     resume: bool = False,
@@ -544,6 +553,8 @@ def train(
         raise MoldiffError(f"--accelerator {accelerator}: no GPU is available on this machine; use --accelerator cpu or auto")
     out = Path(config.out)
     checkpoint = _check_resume(out, config) if resume else None
+    if checkpoint is not None:
+        _keep_earlier_log(out / "logs" / "version_0")
     if not resume and (out / "checkpoints" / "last.ckpt").exists():
         raise MoldiffError(f"{out} already holds a training run: add --resume to continue it, or choose another --out")
     warm = read_warm_start(config.init_from) if config.init_from and not resume else None  # resume: the checkpoint has it
@@ -554,7 +565,7 @@ def train(
         warm.apply(module, data.tokenizer)
     if precision is None:
         precision = "bf16-mixed" if accelerator in ("gpu", "cuda") or (accelerator == "auto" and torch.cuda.is_available()) else "32-true"
-    loggers: list[Any] = [CSVLogger(out, name="logs", version=0)]  # one log per run, appended to on resume
+    loggers: list[Any] = [CSVLogger(out, name="logs", version=0)]  # one log directory per run (see _keep_earlier_log)
     try:
         import tensorboard  # noqa: F401
         from lightning.pytorch.loggers import TensorBoardLogger

@@ -1,6 +1,7 @@
 """Learning curves of training runs: one CSV and one plot of validation NLL against steps and wall time.
 
-Reads each run's Lightning CSV logs (``RUN/logs/version_*/metrics.csv``; resumed runs have several)
+Reads each run's Lightning CSV logs (``RUN/logs/version_*/metrics*.csv``; a resumed run keeps the log of
+each earlier part as ``metrics.before-resume-NNN.csv``; where parts overlap, the later one wins)
 and writes the validation points (step, training wall time, validation metrics) of every run::
 
     python scripts/learning_curves.py RUN [RUN ...] --out reports/learning_curves.csv --plot reports/learning_curves.png
@@ -20,7 +21,7 @@ import pandas as pd  # noqa: E402
 
 def curves(run: Path) -> pd.DataFrame:
     """Validation rows of one run with the training wall time at that step (interpolated from the train rows)."""
-    logs = sorted(run.glob("logs/version_*/metrics.csv"))
+    logs = sorted(run.glob("logs/version_*/metrics*.csv"))  # metrics.before-resume-NNN.csv sort before metrics.csv
     if not logs:
         raise SystemExit(f"{run}: no logs/version_*/metrics.csv (is it a moldiff training run?)")
     table = pd.concat([pd.read_csv(p) for p in logs], ignore_index=True)

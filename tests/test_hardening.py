@@ -443,8 +443,12 @@ def test_11_progress_lines_without_a_terminal_and_one_log_directory_per_run(trai
     train(TrainConfig(**config), progress=True)
     lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("step ")]
     assert lines and lines[-1].startswith("step 4/4") and "loss" in lines[-1]
+    earlier = Path("run/logs/version_0/metrics.csv").read_text()
     train(TrainConfig(**{**config, "max_steps": 6}), resume=True, progress=True)
     assert sorted(p.name for p in Path("run/logs").iterdir()) == ["version_0"]
+    # Lightning deletes metrics.csv on resume; the earlier part is kept beside the new one
+    assert Path("run/logs/version_0/metrics.before-resume-001.csv").read_text() == earlier
+    assert Path("run/logs/version_0/metrics.csv").exists()
 
 
 def test_11_terminal_progress_bar_counts_steps_toward_max_steps_not_epochs(trained):
