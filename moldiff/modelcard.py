@@ -83,8 +83,10 @@ def render_card(directory: str | Path, name: str, summary: str = "", quality: st
     command = training.get("command")
     if command:
         earlier = [stage["command"] for stage in training.get("stages", [])[:-1]]
+        recommend = ",".join(f"{key}={value}" for key, value in (config.get("sampling") or {}).items())
         lines += ["## Reproduce", "", "```bash", *earlier, command,
-                  f"moldiff export-model {config['training']['config']['out']} <this directory> --dtype {config['weights']['dtype']}",
+                  f"moldiff export-model {config['training']['config']['out']} <this directory> --dtype {config['weights']['dtype']}"
+                  + (f" --recommend {recommend}" if recommend else ""),
                   "```", "", "`scripts/train_qm9.sh` runs every shipped model's and classifier's commands.", ""]
     if quality:
         lines += [quality.rstrip(), ""]
