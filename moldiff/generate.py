@@ -16,6 +16,7 @@ result is that of one sampling run, and the same seed gives the same result.
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import operator
@@ -192,28 +193,19 @@ def recommended_options(config: dict[str, Any], sampler: str | None = None) -> d
 
 
 def parse_recommendation(text: str) -> dict[str, Any]:
-    """``sampler=remdm-loop,steps=128,top_p=0.9`` as a ``sampling`` record (numbers and true/false
-    converted); unknown keys or a missing ``=`` are one-line errors."""
+    """``sampler=remdm-loop,steps=128,top_p=0.9`` as a ``sampling`` record: values that read as JSON
+    (numbers, true/false) are converted, others stay strings; an item without a value is a one-line
+    error. Keys are checked where the record is used (:func:`recommended_options`)."""
     record: dict[str, Any] = {}
     for item in (part.strip() for part in text.split(",") if part.strip()):
-        key, sep, value = item.partition("=")
-        key = key.strip().replace("-", "_")
-        if not sep or not value.strip():
+        key, _, value = (piece.strip() for piece in item.partition("="))
+        if not value:
             raise MoldiffError(f"recommended setting '{item}' needs a value, like top_p=0.9")
-        record[key] = _setting_value(value.strip())
-    recommended_options({"sampling": record})  # unknown keys are refused there
-    return record
-
-
-def _setting_value(value: str) -> Any:
-    if value.lower() in ("true", "false"):
-        return value.lower() == "true"
-    for kind in (int, float):
         try:
-            return kind(value)
-        except ValueError:
-            pass
-    return value
+            record[key.replace("-", "_")] = json.loads(value)
+        except json.JSONDecodeError:
+            record[key.replace("-", "_")] = value
+    return record
 
 
 def passing(table: pd.DataFrame, keep: Sequence[str], where: Sequence[Condition], targets: Sequence[Any],

@@ -8,6 +8,8 @@ sample-quality section (markdown, e.g. from ``scripts/report_qm9.py``) can be ap
 
 from __future__ import annotations
 
+import json
+
 from pathlib import Path
 from typing import Any
 
@@ -83,7 +85,8 @@ def render_card(directory: str | Path, name: str, summary: str = "", quality: st
     command = training.get("command")
     if command:
         earlier = [stage["command"] for stage in training.get("stages", [])[:-1]]
-        recommend = ",".join(f"{key}={value}" for key, value in (config.get("sampling") or {}).items())
+        recommend = ",".join(f"{key}={value if isinstance(value, str) else json.dumps(value)}"
+                             for key, value in (config.get("sampling") or {}).items())  # as --recommend reads it
         lines += ["## Reproduce", "", "```bash", *earlier, command,
                   f"moldiff export-model {config['training']['config']['out']} <this directory> --dtype {config['weights']['dtype']}"
                   + (f" --recommend {recommend}" if recommend else ""),

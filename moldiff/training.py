@@ -553,7 +553,7 @@ def train(
         raise MoldiffError(f"--accelerator {accelerator}: no GPU is available on this machine; use --accelerator cpu or auto")
     out = Path(config.out)
     checkpoint = _check_resume(out, config) if resume else None
-    if checkpoint is not None:
+    if resume:
         _keep_earlier_log(out / "logs" / "version_0")
     if not resume and (out / "checkpoints" / "last.ckpt").exists():
         raise MoldiffError(f"{out} already holds a training run: add --resume to continue it, or choose another --out")

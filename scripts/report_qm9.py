@@ -210,7 +210,8 @@ def render(cache: dict[str, Any]) -> str:
         "The models are small networks trained briefly on CPU (see each model card), not the papers' 92M-parameter "
         "networks trained on 4 GPUs; read the absolute numbers with that in mind. Rows are cached by the weights "
         "they used, not by moldiff's version: the SMILES models' rows predate the `<bos>` constraint of the "
-        "denoisers (README, D-CFG), which left their samples unchanged (checked on 256 molecules, D-CFG gamma 4).",
+        "denoisers (README, D-CFG), which barely changes them (D-CFG gamma 4, 256 molecules: the AR model's "
+        "samples identical, one molecule different for the SMILES MDLM and for the UDLM).",
         "",
         "## Goals",
         "",
