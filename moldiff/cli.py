@@ -488,6 +488,8 @@ def _run_training(kind: str, process: str | None, targets: list[str], options: d
 @cli.command("train")
 @click.option("--kind", required=True, type=click.Choice(["mdlm", "udlm", "ar"]), help="Masked diffusion, uniform diffusion or autoregressive.")
 @click.option("--targets", default="", help="Guidance targets to condition on (classifier-free guidance), e.g. rings,qed.")
+@click.option("--val-samples", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Unguided molecules sampled at each validation (the kind's default sampler, T = 128); logs val/validity and val/novelty.")
 @_training_options
 def train_command(kind: str, targets: str, **options) -> None:
     """Train a denoiser (MDLM, UDLM) or autoregressive model with PyTorch Lightning."""

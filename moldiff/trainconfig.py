@@ -15,9 +15,10 @@ LOSS_WEIGHTINGS = ("elbo", "ce")
 
 TRAIN_CONFIG_FILE = "train_config.json"
 #: Fields that may differ when a run is resumed; every other field must match.
-RESUMABLE_CHANGES = ("max_steps", "val_every", "checkpoint_every", "out")
+RESUMABLE_CHANGES = ("max_steps", "val_every", "checkpoint_every", "val_samples", "out")
 #: Values that reproduce runs recorded before a field existed (read for ``train_config.json`` files that lack it).
-LEGACY_VALUES = {"label_dropout_all": 0.0, "loss_weighting": "elbo", "randomized_smiles": 0, "init_from": None}
+LEGACY_VALUES = {"label_dropout_all": 0.0, "loss_weighting": "elbo", "randomized_smiles": 0, "init_from": None,
+               "val_samples": 0}
 
 
 @dataclass
@@ -50,6 +51,8 @@ class TrainConfig:
     val_every: int = 500
     checkpoint_every: int = 500
     val_molecules: int = 2048
+    #: Unguided molecules sampled at each validation to log their validity and novelty (0: none).
+    val_samples: int = 0
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -76,11 +79,13 @@ class TrainConfig:
                 raise MoldiffError(f"{name} must be in [{low:g}, {high:g}), not {getattr(self, name)}")
         if not self.lr > 0:
             raise MoldiffError(f"lr must be positive, not {self.lr}")
-        for name in ("weight_decay", "grad_clip", "warmup_steps", "randomized_smiles"):
+        for name in ("weight_decay", "grad_clip", "warmup_steps", "randomized_smiles", "val_samples"):
             if getattr(self, name) < 0:
                 raise MoldiffError(f"{name} must be at least 0, not {getattr(self, name)}")
         if self.loss_weighting not in LOSS_WEIGHTINGS:
             raise MoldiffError(f"unknown loss weighting '{self.loss_weighting}': choose one of {', '.join(LOSS_WEIGHTINGS)}")
+        if self.val_samples and self.kind == "classifier":
+            raise MoldiffError("--val-samples applies to generative models; a classifier samples nothing")
         if self.loss_weighting != "elbo" and self.kind != "mdlm":
             raise MoldiffError(f"--loss-weighting {self.loss_weighting} applies to mdlm only; {self.kind} trains on its own likelihood")
 

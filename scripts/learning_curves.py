@@ -1,4 +1,5 @@
-"""Learning curves of training runs: one CSV and one plot of validation NLL against steps and wall time.
+"""Learning curves of training runs: one CSV and one plot of validation NLL (and, for runs trained with
+``--val-samples``, the validity of unguided samples) against steps and wall time.
 
 Reads each run's Lightning CSV logs (``RUN/logs/version_*/metrics*.csv``; a resumed run keeps the log of
 each earlier part as ``metrics.before-resume-NNN.csv``; where parts overlap, the later one wins)
@@ -44,14 +45,16 @@ def main() -> None:
     table = pd.concat([curves(run) for run in args.runs], ignore_index=True)
     table.to_csv(args.out, index=False)
     value = "val/nll" if "val/nll" in table else "val/cross_entropy"
+    values = [value] + [v for v in ("val/validity",) if v in table and table[v].notna().any()]
     axes_x = ["step"] + (["wall_time_s"] if "wall_time_s" in table else [])
-    figure, axes = plt.subplots(1, len(axes_x), figsize=(5 * len(axes_x), 4), squeeze=False)
-    for axis, x in zip(axes[0], axes_x):
-        for run, rows in table.groupby("run"):
-            axis.plot(rows[x], rows[value], marker="o", label=run)
-        axis.set_xlabel("training wall time (s)" if x == "wall_time_s" else "step")
-        axis.set_ylabel(value)
-        axis.legend()
+    figure, axes = plt.subplots(len(values), len(axes_x), figsize=(5 * len(axes_x), 4 * len(values)), squeeze=False)
+    for row, y in zip(axes, values):
+        for axis, x in zip(row, axes_x):
+            for run, rows in table.groupby("run"):
+                axis.plot(rows[x], rows[y], marker="o", label=run)
+            axis.set_xlabel("training wall time (s)" if x == "wall_time_s" else "step")
+            axis.set_ylabel(y)
+            axis.legend(fontsize="small")
     figure.tight_layout()
     figure.savefig(args.plot)
     print(f"{len(table)} points of {len(args.runs)} runs -> {args.out}, {args.plot}")

@@ -390,3 +390,25 @@ def test_randomized_smiles_add_other_atom_orders_of_the_same_molecules(molecules
     assert sum(decode(augmented.train_ids[i]) != decode(augmented.train_ids[i + n]) for i in range(n)) > n // 2
     again = prepare_training_data(_config(molecules, "mdlm", None, "run", randomized_smiles=2), progress=False)
     assert torch.equal(again.train_ids, augmented.train_ids)  # seeded
+
+
+def test_sampled_validity_is_logged_along_the_way_and_leaves_training_unchanged(tmp_path):
+    molecules = tmp_path / "mols.smi"
+    molecules.write_text("\n".join(load_split("qm9", "train")[:400]) + "\n")  # 20 validation molecules
+    settings = dict(max_steps=4, val_every=2, checkpoint_every=4, batch_size=16)
+    train(_config(molecules, "mdlm", None, "plain", **settings), progress=False)
+    train(_config(molecules, "mdlm", None, "sampled", val_samples=8, **settings), progress=False)
+    assert load_file("plain/" + WEIGHTS_FILE).keys() == load_file("sampled/" + WEIGHTS_FILE).keys()
+    for key, value in load_file("plain/" + WEIGHTS_FILE).items():  # sampling draws from its own random state
+        assert torch.equal(value, load_file("sampled/" + WEIGHTS_FILE)[key]), key
+    import pandas as pd
+
+    log = pd.read_csv("sampled/logs/version_0/metrics.csv").dropna(subset=["val/validity"])
+    assert sorted(set(log["step"])) == [1, 3, 4] and log["val/validity"].between(0, 1).all()
+    assert "val/validity" not in pd.read_csv("plain/logs/version_0/metrics.csv")
+    model = moldiff.load("sampled")  # the last value is what sampling the exported model gives
+    table = model.sample(8, seed=0, progress=False).table
+    assert model.config["validation"]["validity"] == pytest.approx(table["valid"].mean())
+    assert model.config["validation"]["novelty"] == pytest.approx(table["novel"].mean())
+    with pytest.raises(MoldiffError, match="samples nothing"):
+        TrainConfig(kind="classifier", process="mask", targets=["rings"], out="x", val_samples=8)
