@@ -3,8 +3,8 @@
 #
 #   scripts/train_qm9.sh [NAME ...]     # default: everything, in the order below
 #
-# A NAME ending in -K (K = 2, 3, 4) is training stage K: it warm-starts (--init-from) from the exported
-# model or classifier of the stages before it and continues it with its own settings (STAGE2 ... STAGE4,
+# A NAME ending in -K (K = 2 ... 6) is training stage K: it warm-starts (--init-from) from the exported
+# model or classifier of the stages before it and continues it with its own settings (STAGE2 ... STAGE6,
 # CLASSIFIER_STAGE2 below).
 #
 # Each run trains into $RUNS/NAME (checkpoints every 250 steps; an interrupted run resumes where it
@@ -27,6 +27,8 @@ COMMON=(--lr 2e-3 --batch-size 128 --checkpoint-every 250 --val-every 500 --seed
 STAGE2=(--max-steps 3600 --lr 1e-3 --warmup-steps 200 --seed 1)
 STAGE3=(--max-steps 24000 --lr 1e-3 --warmup-steps 200 --seed 2)
 STAGE4=(--max-steps 16000 --lr 1e-3 --warmup-steps 200 --seed 3)
+STAGE5=(--max-steps 6000 --lr 5e-4 --warmup-steps 200 --seed 5)
+STAGE6=(--max-steps 28000 --lr 1e-3 --warmup-steps 200 --seed 6)
 # The SELFIES rings classifier (D-CBG with the default model) continued like the denoiser.
 CLASSIFIER_STAGE2=(--preset compact --max-steps 10000 --lr 1e-3 --warmup-steps 200 --seed 1)
 
@@ -50,9 +52,11 @@ declare -A JOBS=(
     [qm9-selfies-mdlm-2]="models/qm9-selfies-mdlm train --kind mdlm --representation selfies --init-from models/qm9-selfies-mdlm"
     [qm9-selfies-mdlm-3]="models/qm9-selfies-mdlm train --kind mdlm --representation selfies --init-from models/qm9-selfies-mdlm"
     [qm9-selfies-mdlm-4]="models/qm9-selfies-mdlm train --kind mdlm --representation selfies --init-from models/qm9-selfies-mdlm"
+    [qm9-selfies-mdlm-5]="models/qm9-selfies-mdlm train --kind mdlm --representation selfies --init-from models/qm9-selfies-mdlm"
+    [qm9-selfies-mdlm-6]="models/qm9-selfies-mdlm train --kind mdlm --representation selfies --init-from models/qm9-selfies-mdlm"
     [rings-mask-selfies-2]="guidance/rings/mask-selfies train-classifier --target rings --process mask --representation selfies --init-from guidance/rings/mask-selfies"
 )
-ORDER=(qm9-smiles-mdlm qm9-smiles-udlm qm9-smiles-ar qm9-selfies-mdlm qm9-selfies-mdlm-2 qm9-selfies-mdlm-3 qm9-selfies-mdlm-4)
+ORDER=(qm9-smiles-mdlm qm9-smiles-udlm qm9-smiles-ar qm9-selfies-mdlm qm9-selfies-mdlm-2 qm9-selfies-mdlm-3 qm9-selfies-mdlm-4 qm9-selfies-mdlm-5 qm9-selfies-mdlm-6)
 for target in rings qed; do
     for process in mask uniform prefix; do
         JOBS[$target-$process]="guidance/$target/$process train-classifier --target $target --process $process"
