@@ -18,7 +18,7 @@ TRAIN_CONFIG_FILE = "train_config.json"
 RESUMABLE_CHANGES = ("max_steps", "val_every", "checkpoint_every", "val_samples", "out")
 #: Values that reproduce runs recorded before a field existed (read for ``train_config.json`` files that lack it).
 LEGACY_VALUES = {"label_dropout_all": 0.0, "loss_weighting": "elbo", "randomized_smiles": 0, "init_from": None,
-               "val_samples": 0}
+                 "val_samples": 0}
 
 
 @dataclass

@@ -459,25 +459,27 @@ class SaveOnInterrupt(pl.Callback):
 
 
 class SampleQuality(pl.Callback):
-    """At each validation, sample ``count`` molecules unguided from the EMA network (the kind's default
-    sampler at T = 128, seed 0) and log ``val/validity`` and ``val/novelty``: learning curves that show
-    sample quality, not only the likelihood. Its time is not counted in ``train/wall_time_s``."""
+    """At each validation, sample ``config.val_samples`` molecules unguided from the EMA network (the
+    kind's default sampler at T = 128, seed 0) and log ``val/validity`` and ``val/novelty``: learning
+    curves that show sample quality, not only the likelihood. Runs on the main process only; its time
+    is not counted in ``train/wall_time_s``."""
 
-    def __init__(self, count: int, tokenizer: Tokenizer, config: TrainConfig) -> None:
-        self.count, self.tokenizer, self.config = count, tokenizer, config
+    def __init__(self, tokenizer: Tokenizer, config: TrainConfig) -> None:
+        self.tokenizer, self.config = tokenizer, config
 
     def on_validation_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         from .modelfile import LoadedModel
         from .sampling import sample
 
-        if trainer.sanity_checking:
+        if trainer.sanity_checking or not trainer.is_global_zero:
             return
         record = {"kind": self.config.kind, "process": None, "representation": self.config.representation}
         model = LoadedModel(Path(self.config.out), record, pl_module.ema_network, self.tokenizer, [])
         with torch.random.fork_rng(devices=[]):  # leaves the training's random state alone
-            table = sample(model, self.count, seed=0, oracles="rings", progress=False).table
-        pl_module.log("val/validity", float(table["valid"].mean()), sync_dist=False, rank_zero_only=True)
-        pl_module.log("val/novelty", float(table["novel"].mean()), sync_dist=False, rank_zero_only=True)
+            # sample() scores at least one oracle; rings is the cheapest and its values are not used here
+            table = sample(model, self.config.val_samples, seed=0, oracles="rings", progress=False).table
+        pl_module.log("val/validity", float(table["valid"].mean()), rank_zero_only=True)
+        pl_module.log("val/novelty", float(table["novel"].mean()), rank_zero_only=True)
 
 
 class ProgressLines(pl.Callback):
@@ -602,7 +604,7 @@ def train(
         max_steps=config.max_steps, accelerator=accelerator, devices=devices, num_nodes=num_nodes, strategy=strategy,
         precision=precision, gradient_clip_val=config.grad_clip, logger=loggers,
         callbacks=[checkpoints, SaveOnInterrupt(out / "checkpoints" / "last.ckpt"),
-                   *([SampleQuality(config.val_samples, data.tokenizer, config)] if config.val_samples else []),
+                   *([SampleQuality(data.tokenizer, config)] if config.val_samples else []),
                    *([ProgressLines(config.max_steps)] if progress and not interactive else []),
                    *([StepProgressBar()] if interactive else [])],
         val_check_interval=min(config.val_every, config.max_steps), check_val_every_n_epoch=None,

@@ -16,10 +16,11 @@ RUNS=${RUNS:-runs}
 MINUTES=${MINUTES:-12}
 SAMPLES=${SAMPLES:-128}
 MOLDIFF=${MOLDIFF:-moldiff}
+PYTHON=${PYTHON:-python}                  # with pandas and matplotlib (the .venv)
 COMMON=(--kind mdlm --representation selfies --targets rings,qed --warmup-steps 200 --seed 0
         --val-samples "$SAMPLES" --checkpoint-every 250)
 
-# name: measured steps/s (one core, machine otherwise busy with one other training), then the recipe's options
+# name: measured steps/s (one core, the other core busy with one other training), then the recipe's options
 declare -A RATE=([compact-lr2e-3]=5.0 [compact-lr1e-3]=5.0 [medium-lr2e-3]=2.39 [compact-batch256]=2.69 [compact-randomized2]=5.0)
 declare -A RECIPE=(
     [compact-lr2e-3]="--preset compact --lr 2e-3 --batch-size 128"
@@ -42,4 +43,4 @@ for name in "${@:-${ORDER[@]}}"; do
 done
 runs=()
 for name in "${ORDER[@]}"; do [[ -d $RUNS/recipe-$name ]] && runs+=("$RUNS/recipe-$name"); done
-python scripts/learning_curves.py "${runs[@]}" --out reports/recipes.csv --plot reports/recipes.png
+"$PYTHON" scripts/learning_curves.py "${runs[@]}" --out reports/recipes.csv --plot reports/recipes.png
