@@ -4,8 +4,7 @@
 #   scripts/train_qm9.sh [NAME ...]     # default: everything, in the order below
 #
 # A NAME ending in -K (K = 2 ... 6) is training stage K: it warm-starts (--init-from) from the exported
-# model or classifier of the stages before it and continues it with its own settings (STAGE2 ... STAGE6,
-# CLASSIFIER_STAGE2 below).
+# model or classifier of the stages before it and continues it with its own settings (STAGES below).
 #
 # Each run trains into $RUNS/NAME (checkpoints every 250 steps; an interrupted run resumes where it
 # stopped when the script is run again; a finished one is not trained again) and is then exported in half precision into models/NAME or
@@ -23,14 +22,18 @@ CLASSIFIER_STEPS=${CLASSIFIER_STEPS:-2000}
 SELFIES_CLASSIFIER=(--preset compact --max-steps 4000)
 MOLDIFF=${MOLDIFF:-moldiff}
 COMMON=(--lr 2e-3 --batch-size 128 --checkpoint-every 250 --val-every 500 --seed 0)
-# Later stages: more steps at a lower rate from the previous stage's weights (the shipped SELFIES model).
-STAGE2=(--max-steps 3600 --lr 1e-3 --warmup-steps 200 --seed 1)
-STAGE3=(--max-steps 24000 --lr 1e-3 --warmup-steps 200 --seed 2)
-STAGE4=(--max-steps 16000 --lr 1e-3 --warmup-steps 200 --seed 3)
-STAGE5=(--max-steps 6000 --lr 5e-4 --warmup-steps 200 --seed 5)
-STAGE6=(--max-steps 28000 --lr 1e-3 --warmup-steps 200 --seed 6)
-# The SELFIES rings classifier (D-CBG with the default model) continued like the denoiser.
-CLASSIFIER_STAGE2=(--preset compact --max-steps 10000 --lr 1e-3 --warmup-steps 200 --seed 1)
+# Later stages, by run name: more steps from the exported weights of the stages before (--init-from).
+declare -A STAGES=(
+    [qm9-smiles-mdlm-2]="--max-steps 15000 --lr 2e-3 --warmup-steps 200 --seed 1 --val-samples 128"
+    [qm9-smiles-udlm-2]="--max-steps 15000 --lr 2e-3 --warmup-steps 200 --seed 1 --val-samples 128"
+    [qm9-selfies-mdlm-2]="--max-steps 3600 --lr 1e-3 --warmup-steps 200 --seed 1"
+    [qm9-selfies-mdlm-3]="--max-steps 24000 --lr 1e-3 --warmup-steps 200 --seed 2"
+    [qm9-selfies-mdlm-4]="--max-steps 16000 --lr 1e-3 --warmup-steps 200 --seed 3"
+    [qm9-selfies-mdlm-5]="--max-steps 6000 --lr 5e-4 --warmup-steps 200 --seed 5"
+    [qm9-selfies-mdlm-6]="--max-steps 28000 --lr 1e-3 --warmup-steps 200 --seed 6"
+    # the SELFIES rings classifier (D-CBG with the default model), continued like the denoiser
+    [rings-mask-selfies-2]="--preset compact --max-steps 10000 --lr 1e-3 --warmup-steps 200 --seed 1"
+)
 
 run() {  # run NAME DEST COMMAND moldiff-arguments...: train (or resume) into $RUNS/NAME, export to DEST
     local name=$1 dest=$2 command=$3
@@ -49,14 +52,9 @@ declare -A JOBS=(
     [qm9-smiles-udlm]="models/qm9-smiles-udlm train --kind udlm --representation smiles"
     [qm9-smiles-ar]="models/qm9-smiles-ar train --kind ar --representation smiles"
     [qm9-selfies-mdlm]="models/qm9-selfies-mdlm train --kind mdlm --representation selfies"
-    [qm9-selfies-mdlm-2]="models/qm9-selfies-mdlm train --kind mdlm --representation selfies --init-from models/qm9-selfies-mdlm"
-    [qm9-selfies-mdlm-3]="models/qm9-selfies-mdlm train --kind mdlm --representation selfies --init-from models/qm9-selfies-mdlm"
-    [qm9-selfies-mdlm-4]="models/qm9-selfies-mdlm train --kind mdlm --representation selfies --init-from models/qm9-selfies-mdlm"
-    [qm9-selfies-mdlm-5]="models/qm9-selfies-mdlm train --kind mdlm --representation selfies --init-from models/qm9-selfies-mdlm"
-    [qm9-selfies-mdlm-6]="models/qm9-selfies-mdlm train --kind mdlm --representation selfies --init-from models/qm9-selfies-mdlm"
-    [rings-mask-selfies-2]="guidance/rings/mask-selfies train-classifier --target rings --process mask --representation selfies --init-from guidance/rings/mask-selfies"
 )
-ORDER=(qm9-smiles-mdlm qm9-smiles-udlm qm9-smiles-ar qm9-selfies-mdlm qm9-selfies-mdlm-2 qm9-selfies-mdlm-3 qm9-selfies-mdlm-4 qm9-selfies-mdlm-5 qm9-selfies-mdlm-6)
+ORDER=(qm9-smiles-mdlm qm9-smiles-mdlm-2 qm9-smiles-udlm qm9-smiles-udlm-2 qm9-smiles-ar qm9-selfies-mdlm qm9-selfies-mdlm-2
+       qm9-selfies-mdlm-3 qm9-selfies-mdlm-4 qm9-selfies-mdlm-5 qm9-selfies-mdlm-6)
 for target in rings qed; do
     for process in mask uniform prefix; do
         JOBS[$target-$process]="guidance/$target/$process train-classifier --target $target --process $process"
@@ -66,16 +64,18 @@ for target in rings qed; do
     ORDER+=("$target-mask-selfies")
 done
 ORDER+=(rings-mask-selfies-2)
+for name in "${!STAGES[@]}"; do  # a stage trains its base run's job, warm-started from where that job exports
+    base=${JOBS[${name%-*}]}
+    JOBS[$name]="$base --init-from ${base%% *}"
+done
 
 for name in "${@:-${ORDER[@]}}"; do
     [[ -v JOBS[$name] ]] || { echo "unknown run '$name': choose from ${ORDER[*]}" >&2; exit 2; }
     read -r -a job <<<"${JOBS[$name]}"
-    if [[ $name =~ -([0-9])$ && ${job[1]} == train-classifier ]]; then
-        declare -n stage="CLASSIFIER_STAGE${BASH_REMATCH[1]}"
+    if [[ -v STAGES[$name] ]]; then
+        read -r -a stage <<<"${STAGES[$name]}"
+        [[ ${job[1]} == train ]] && stage=(--targets rings,qed --preset "$PRESET" "${stage[@]}")
         run "$name" "${job[@]}" "${stage[@]}"
-    elif [[ $name =~ -([0-9])$ ]]; then
-        declare -n stage="STAGE${BASH_REMATCH[1]}"
-        run "$name" "${job[@]}" --targets rings,qed --preset "$PRESET" "${stage[@]}"
     elif [[ ${job[1]} == train ]]; then
         run "$name" "${job[@]}" --targets rings,qed --preset "$PRESET" --max-steps "$STEPS"
     else
