@@ -123,11 +123,19 @@ class Tokenizer:
     # --- codec ------------------------------------------------------------------------------
     def encode(self, smiles: str) -> np.ndarray:
         """``max_length`` ids (int64) for one molecule; a clear error if it cannot be encoded."""
-        tokens = self.tokenize_smiles(smiles)
+        return self.encode_tokens(self.tokenize_smiles(smiles), smiles)
+
+    def encode_text(self, text: str) -> np.ndarray:
+        """``max_length`` ids of a representation string exactly as written (e.g. a sampler's raw
+        output, which may not be canonical); a clear error if it cannot be encoded."""
+        return self.encode_tokens(self.tokenize(text), text)
+
+    def encode_tokens(self, tokens: Sequence[str], source: str) -> np.ndarray:
+        """``<bos>`` tokens ``<eos>`` as ``max_length`` ids; ``source`` names the input in errors."""
         limit = self.max_length - 2
         if len(tokens) > limit:
             raise TokenizerError(
-                f"'{smiles}' has {len(tokens)} {self.representation} tokens, more than the "
+                f"'{source}' has {len(tokens)} {self.representation} tokens, more than the "
                 f"{limit} that fit in max_length {self.max_length} (with <bos> and <eos>)",
                 reason=f"longer than {limit} tokens",
             )
@@ -138,7 +146,7 @@ class Tokenizer:
                 ids[position] = self._ids[token]
             except KeyError:
                 raise TokenizerError(
-                    f"token '{token}' of '{smiles}' is not in the vocabulary of this "
+                    f"token '{token}' of '{source}' is not in the vocabulary of this "
                     f"{self.representation} tokenizer ({len(self.data_tokens)} data tokens)",
                     reason="token outside the vocabulary",
                 ) from None

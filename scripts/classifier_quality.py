@@ -6,13 +6,17 @@ fraction of the tokens. Usage::
 
     python scripts/classifier_quality.py [CLASSIFIER ...] [--levels 0,0.25,0.5,0.75] [--molecules 2048] [--out FILE.csv]
 
-Without names, every classifier found under ``guidance/`` is scored.
+Without names, every classifier found under ``guidance/`` is scored. With ``--samples FILE.csv`` (the
+output of ``moldiff sample``, e.g. under D-CBG) one classifier is scored on those molecules as sampled::
+
+    python scripts/classifier_quality.py rings/mask-selfies --samples cbg.csv
 """
 
 from __future__ import annotations
 
 import argparse
 
+import numpy as np
 import pandas as pd
 import torch
 import torch.nn.functional as F
@@ -44,6 +48,18 @@ def noised(model: LoadedModel, ids: torch.Tensor, level: float, generator: torch
     return support.tokens[uniform_forward(support.to_support[ids], alpha, support.size, generator)]
 
 
+def scores(model: LoadedModel, z: torch.Tensor, level: float, labels: torch.Tensor) -> dict[str, float | int]:
+    """Cross-entropy (nats) and AUROC of the classifier's predictions for ``z`` at noise ``level``."""
+    with torch.no_grad():
+        if model.process == "prefix":
+            logits = model.network(z).float()[:, -1]
+        else:
+            logits = model.network(z, torch.full((len(z),), level)).float()
+    return {"cross_entropy": float(F.cross_entropy(logits, labels.long())),
+            "auroc": float(binary_auroc(logits.softmax(-1)[:, 1], labels.long())),
+            "positives": int(labels.sum()), "molecules": len(labels)}
+
+
 def quality(name: str, levels: list[float], molecules: int, seed: int = 0) -> list[dict[str, object]]:
     """Cross-entropy (nats) and AUROC of one classifier at each noise level."""
     model = load(name)
@@ -52,19 +68,27 @@ def quality(name: str, levels: list[float], molecules: int, seed: int = 0) -> li
     encoded = model.tokenizer.encode_batch(smiles, progress=False)
     ids = torch.from_numpy(encoded.ids)
     labels = torch.from_numpy(target.labels(score_persistent([smiles[i] for i in encoded.kept], target.oracle, progress=False)))
-    rows = []
-    for level in levels:
-        z = noised(model, ids, level, torch.Generator().manual_seed(seed))
-        with torch.no_grad():
-            if model.process == "prefix":
-                logits = model.network(z).float()[:, -1]
-            else:
-                logits = model.network(z, torch.full((len(z),), level)).float()
-        rows.append({"classifier": name, "representation": model.config["representation"], "level": level,
-                     "cross_entropy": float(F.cross_entropy(logits, labels.long())),
-                     "auroc": float(binary_auroc(logits.softmax(-1)[:, 1], labels.long())),
-                     "positives": int(labels.sum()), "molecules": len(labels)})
-    return rows
+    return [{"classifier": name, "representation": model.config["representation"], "level": level,
+             **scores(model, noised(model, ids, level, torch.Generator().manual_seed(seed)), level, labels)}
+            for level in levels]
+
+
+def on_samples(name: str, path: str) -> dict[str, object]:
+    """The classifier on the clean token sequences of a ``moldiff sample`` output (its ``raw`` column,
+    valid molecules) against the oracle: how far guided samples, which chase its predictions, fool it.
+    ``fooled``: the share of molecules it rates at least 0.9 that miss the target."""
+    model = load(name)
+    (target,) = model.targets
+    table = pd.read_csv(path)
+    table = table[table["valid"].astype(bool)]
+    ids = torch.from_numpy(np.stack([model.tokenizer.encode_text(raw) for raw in table["raw"]]))
+    labels = torch.from_numpy(target.labels(score_persistent(list(table["smiles"]), target.oracle, progress=False)))
+    z = noised(model, ids, 0.0, torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        rated = (model.network(z).float()[:, -1] if model.process == "prefix"
+                 else model.network(z, torch.zeros(len(z))).float()).softmax(-1)[:, 1] >= 0.9
+    fooled = float((rated & ~labels.bool()).sum() / rated.sum()) if rated.any() else float("nan")
+    return {"classifier": name, "samples": path, **scores(model, z, 0.0, labels), "rated_0.9": int(rated.sum()), "fooled": fooled}
 
 
 def main() -> None:
@@ -73,7 +97,13 @@ def main() -> None:
     parser.add_argument("--levels", default="0,0.25,0.5,0.75")
     parser.add_argument("--molecules", type=int, default=2048)
     parser.add_argument("--out", default=None)
+    parser.add_argument("--samples", default=None, help="instead: score one classifier on a `moldiff sample` CSV")
     args = parser.parse_args()
+    if args.samples:
+        if len(args.classifiers) != 1:
+            raise SystemExit("--samples takes exactly one classifier, e.g. rings/mask-selfies")
+        print(pd.DataFrame([on_samples(args.classifiers[0], args.samples)]).to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+        return
     levels = [float(x) for x in args.levels.split(",")]
     table = pd.DataFrame([row for name in args.classifiers or shipped_classifiers() for row in quality(name, levels, args.molecules)])
     print(table.to_string(index=False, float_format=lambda v: f"{v:.3f}"))

@@ -156,6 +156,19 @@ def test_encode_token_outside_vocabulary(smiles_tok: Tokenizer):
     assert info.value.reason == "token outside the vocabulary"
 
 
+def test_encode_text_keeps_the_string_as_written(selfies_tok: Tokenizer):
+    canonical = selfies_tok.from_smiles("OCC1CC1")
+    assert (selfies_tok.encode_text(canonical) == selfies_tok.encode("OCC1CC1")).all()
+    # a sampler's raw output: an extra ring token that decoding ignores stays in the ids
+    raw = canonical + "[Ring1]"
+    ids = selfies_tok.encode_text(raw)
+    n = len(SelfiesTokenizer.tokenize(raw))
+    assert [selfies_tok.tokens[i] for i in ids[1 : n + 1]] == SelfiesTokenizer.tokenize(raw) and ids[n + 1] == EOS_ID
+    assert not (ids == selfies_tok.encode(selfies_tok.to_smiles(raw))).all()
+    with pytest.raises(TokenizerError, match="token '\\[Cl\\]' of '\\[C\\]\\[Cl\\]'"):
+        selfies_tok.encode_text("[C][Cl]")
+
+
 def test_encode_batch_skips_and_counts(smiles_tok: Tokenizer):
     batch = smiles_tok.encode_batch(["CCO", "CCCl", "C" * 31, "CCX", "OCC"], progress=False)
     assert batch.kept == [0, 4]
