@@ -24,6 +24,7 @@ from torchmetrics.functional.classification import binary_auroc
 
 from moldiff.assets import list_assets
 from moldiff.data import load_split
+from moldiff.errors import TokenizerError
 from moldiff.modelfile import CONFIG_FILE, LoadedModel, load
 from moldiff.oracles import score_persistent
 from moldiff.processes import Support, mask_forward, uniform_forward
@@ -48,13 +49,16 @@ def noised(model: LoadedModel, ids: torch.Tensor, level: float, generator: torch
     return support.tokens[uniform_forward(support.to_support[ids], alpha, support.size, generator)]
 
 
-def scores(model: LoadedModel, z: torch.Tensor, level: float, labels: torch.Tensor) -> dict[str, float | int]:
-    """Cross-entropy (nats) and AUROC of the classifier's predictions for ``z`` at noise ``level``."""
+def predict(model: LoadedModel, z: torch.Tensor, level: float) -> torch.Tensor:
+    """The classifier's logits ``[B, 2]`` for inputs ``z`` at noise ``level``."""
     with torch.no_grad():
         if model.process == "prefix":
-            logits = model.network(z).float()[:, -1]
-        else:
-            logits = model.network(z, torch.full((len(z),), level)).float()
+            return model.network(z).float()[:, -1]
+        return model.network(z, torch.full((len(z),), level)).float()
+
+
+def scores(logits: torch.Tensor, labels: torch.Tensor) -> dict[str, float | int]:
+    """Cross-entropy (nats) and AUROC of the logits against the labels."""
     return {"cross_entropy": float(F.cross_entropy(logits, labels.long())),
             "auroc": float(binary_auroc(logits.softmax(-1)[:, 1], labels.long())),
             "positives": int(labels.sum()), "molecules": len(labels)}
@@ -69,7 +73,7 @@ def quality(name: str, levels: list[float], molecules: int, seed: int = 0) -> li
     ids = torch.from_numpy(encoded.ids)
     labels = torch.from_numpy(target.labels(score_persistent([smiles[i] for i in encoded.kept], target.oracle, progress=False)))
     return [{"classifier": name, "representation": model.config["representation"], "level": level,
-             **scores(model, noised(model, ids, level, torch.Generator().manual_seed(seed)), level, labels)}
+             **scores(predict(model, noised(model, ids, level, torch.Generator().manual_seed(seed)), level), labels)}
             for level in levels]
 
 
@@ -80,15 +84,18 @@ def on_samples(name: str, path: str) -> dict[str, object]:
     model = load(name)
     (target,) = model.targets
     table = pd.read_csv(path)
+    if not {"raw", "valid", "smiles"} <= set(table.columns):
+        raise SystemExit(f"{path}: needs the columns raw, valid and smiles of a `moldiff sample --out FILE.csv` output")
     table = table[table["valid"].astype(bool)]
-    ids = torch.from_numpy(np.stack([model.tokenizer.encode_text(raw) for raw in table["raw"]]))
+    try:
+        ids = torch.from_numpy(np.stack([model.tokenizer.encode_text(raw) for raw in table["raw"]]))
+    except TokenizerError as exc:
+        raise SystemExit(f"{path}: {exc} (sampled by a model with another vocabulary than {name}?)") from None
     labels = torch.from_numpy(target.labels(score_persistent(list(table["smiles"]), target.oracle, progress=False)))
-    z = noised(model, ids, 0.0, torch.Generator().manual_seed(0))
-    with torch.no_grad():
-        rated = (model.network(z).float()[:, -1] if model.process == "prefix"
-                 else model.network(z, torch.zeros(len(z))).float()).softmax(-1)[:, 1] >= 0.9
+    logits = predict(model, ids, 0.0)
+    rated = logits.softmax(-1)[:, 1] >= 0.9
     fooled = float((rated & ~labels.bool()).sum() / rated.sum()) if rated.any() else float("nan")
-    return {"classifier": name, "samples": path, **scores(model, z, 0.0, labels), "rated_0.9": int(rated.sum()), "fooled": fooled}
+    return {"classifier": name, "samples": path, **scores(logits, labels), "rated_0.9": int(rated.sum()), "fooled": fooled}
 
 
 def main() -> None:
