@@ -18,9 +18,8 @@ PRESET=${PRESET:-compact}                 # denoisers and AR model
 STEPS=${STEPS:-6000}
 CLASSIFIER_PRESET=${CLASSIFIER_PRESET:-tiny}
 CLASSIFIER_STEPS=${CLASSIFIER_STEPS:-2000}
-# The default model's (SELFIES) classifiers and the SMILES rings classifiers, which reports/qm9.md guides
-# with, are larger and trained longer.
-LARGER_CLASSIFIER=(--preset compact --max-steps 4000)
+# The default model is the SELFIES MDLM: its D-CBG classifiers are larger and trained longer.
+SELFIES_CLASSIFIER=(--preset compact --max-steps 4000)
 MOLDIFF=${MOLDIFF:-moldiff}
 COMMON=(--lr 2e-3 --batch-size 128 --checkpoint-every 250 --val-every 500 --seed 0)
 # Later stages, by run name: more steps from the exported weights of the stages before (--init-from).
@@ -82,7 +81,7 @@ for name in "${@:-${ORDER[@]}}"; do
         run "$name" "${job[@]}" --targets rings,qed --preset "$PRESET" --max-steps "$STEPS"
     else
         extra=()
-        [[ $name == *-selfies || $name == rings-* ]] && extra=("${LARGER_CLASSIFIER[@]}")
+        [[ $name == *-selfies ]] && extra=("${SELFIES_CLASSIFIER[@]}")
         run "$name" "${job[@]}" --preset "$CLASSIFIER_PRESET" --max-steps "$CLASSIFIER_STEPS" "${extra[@]}"
     fi
 done
