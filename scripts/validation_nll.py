@@ -6,8 +6,9 @@ representation) and the same ``--draws`` draws of times and noise per batch; the
 
     python scripts/validation_nll.py MODEL [MODEL ...] [--draws 4] [--molecules 2048]
 
-MODEL is a model name, a model directory or a training run. Runs log validation NLL with noise drawn
-from their own seed; this script's noise depends on the draw only.
+MODEL is a model name, a model directory or a training run of a denoiser (mdlm, udlm, ar). Training
+logs validation NLL with one fixed draw (runs before 2026-12 drew it from their own seed, so their
+recorded NLLs do not compare across stages); this script averages several.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import pandas as pd
 import torch
 
 from moldiff.data import load_split
+from moldiff.errors import MoldiffError
 from moldiff.modelfile import LoadedModel, load
 from moldiff.trainconfig import TrainConfig
 from moldiff.training import MODULES, VALIDATION_STREAM, step_seed
@@ -25,6 +27,8 @@ from moldiff.training import MODULES, VALIDATION_STREAM, step_seed
 
 def validation_nll(model: LoadedModel, molecules: int, draws: int, batch_size: int = 256) -> dict[str, object]:
     """Mean NLL per molecule over ``draws`` noise draws, and the spread of the draws' means."""
+    if model.config["kind"] not in ("mdlm", "udlm", "ar"):
+        raise MoldiffError(f"{model.path} is a {model.config['kind']}, not a denoiser (mdlm, udlm, ar)")
     config = TrainConfig(kind=model.config["kind"], out=str(model.path), representation=model.config["representation"],
                          preset=model.config["preset"], schedule=model.config.get("schedule", "loglinear"))
     module = MODULES[config.kind](config, model.network.config)
@@ -52,7 +56,10 @@ def main() -> None:
     parser.add_argument("--draws", type=int, default=4)
     parser.add_argument("--molecules", type=int, default=2048)
     args = parser.parse_args()
-    table = pd.DataFrame([validation_nll(load(name), args.molecules, args.draws) for name in args.models])
+    try:
+        table = pd.DataFrame([validation_nll(load(name), args.molecules, args.draws) for name in args.models])
+    except MoldiffError as exc:
+        raise SystemExit(f"error: {exc}") from None
     print(table.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
 
 
