@@ -32,7 +32,6 @@ def validation_nll(model: LoadedModel, molecules: int, draws: int, batch_size: i
     config = TrainConfig(kind=model.config["kind"], out=str(model.path), representation=model.config["representation"],
                          preset=model.config["preset"], schedule=model.config.get("schedule", "loglinear"))
     module = MODULES[config.kind](config, model.network.config)
-    module.network = module.ema_network = model.network
     ids = torch.from_numpy(model.tokenizer.encode_batch(load_split("qm9", "valid")[:molecules], progress=False).ids)
     no_labels = torch.zeros((0,), dtype=torch.long)
     means = []
