@@ -502,12 +502,21 @@ def train_command(kind: str, targets: str, **options) -> None:
 @cli.command("train-classifier")
 @click.option("--target", required=True, help="Guidance target the classifier predicts.")
 @click.option("--process", required=True, type=click.Choice(["mask", "uniform", "prefix"]), help="Noisy inputs of the masking or uniform process (D-CBG), or clean prefixes (FUDGE).")
+@click.option("--sampled", multiple=True, metavar="FILE.csv",
+              help="Also train on a sampler's molecules as it wrote them (`moldiff sample --out FILE.csv`, e.g. under "
+                   "this classifier's guidance), labelled by the oracle; repeatable.")
+@click.option("--sampled-repeat", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Times each --sampled molecule is added to the training split.")
 @_training_options
-def train_classifier_command(target: str, process: str, **options) -> None:
-    """Train a guidance classifier: p(y | z_t) for D-CBG or p(y | prefix) for FUDGE."""
+def train_classifier_command(target: str, process: str, sampled: tuple[str, ...], **options) -> None:
+    """Train a guidance classifier: p(y | z_t) for D-CBG or p(y | prefix) for FUDGE.
+
+    Guided sampling chases the classifier's mistakes; --sampled teaches it the sequences that
+    guidance wrote, with their true labels (guidance/README.md: classifier exploitation).
+    """
     from .targets import load_target
 
-    _run_training("classifier", process, [load_target(target).name], options)
+    _run_training("classifier", process, [load_target(target).name], {**options, "sampled": list(sampled)})
 
 
 @cli.command("models")

@@ -14,6 +14,9 @@ strings and duplicates, sort, then split with a seeded permutation (90/5/5 train
 
 Data set *specs* name molecules anywhere a file is accepted: ``qm9`` (all splits), ``qm9:train``,
 ``qm9:valid``, ``qm9:test``, or a path to a molecule file (see :mod:`moldiff.io`).
+
+:func:`load_sampled` reads a sampler's output (``moldiff sample --out FILE.csv``) as the tokens it
+wrote, which guidance classifiers are scored and trained on.
 """
 
 from __future__ import annotations
@@ -33,7 +36,7 @@ import pandas as pd
 import rdkit
 
 from .chem import canonicalise_all
-from .errors import MoldiffError
+from .errors import MoldiffError, TokenizerError
 from .io import atomic_write, read_molecule_file, sha256_text, write_json
 from .parallel import parallel_map
 from .tokenizers import TOKENIZERS, Tokenizer, load_tokenizer, tokenizer_class
@@ -164,6 +167,57 @@ def molecule_rows(spec: str, progress: bool = True) -> pd.DataFrame:
     rows.insert(2, "valid", [c is not None for c in canonical])
     rows.insert(3, "input", rows.pop("input"))
     return rows
+
+
+#: The columns of a ``moldiff sample --out FILE.csv`` output that :func:`load_sampled` reads.
+SAMPLED_COLUMNS = ("raw", "valid", "smiles")
+
+
+@dataclass
+class SampledMolecules:
+    """The valid molecules of a sampler's output as it wrote them: token ids (``max_length`` each,
+    from the ``raw`` column) and canonical SMILES, with the rows skipped on the way."""
+
+    source: str
+    ids: np.ndarray
+    smiles: list[str]
+    n_invalid: int
+    skipped: dict[str, int]
+    sha256: str
+
+    def __len__(self) -> int:
+        return len(self.smiles)
+
+
+def load_sampled(path: str | Path, tokenizer: Tokenizer) -> SampledMolecules:
+    """Read a ``moldiff sample --out FILE.csv`` output: each valid row's ``raw`` tokens encoded by
+    ``tokenizer`` exactly as sampled (not re-canonicalised). Invalid rows are skipped, and so are
+    rows the tokenizer cannot encode (counted by reason); a file without a usable row is an error."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+        table = pd.read_csv(io.StringIO(text), keep_default_na=False, dtype={"raw": str, "smiles": str})
+    except (OSError, UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
+        raise MoldiffError(f"cannot read {path} as a `moldiff sample --out FILE.csv` output: {exc}") from None
+    missing = [c for c in SAMPLED_COLUMNS if c not in table.columns]
+    if missing:
+        raise MoldiffError(f"{path} lacks the column(s) {', '.join(missing)} of a `moldiff sample --out FILE.csv` output")
+    valid = table["valid"].astype(str).str.lower() == "true"
+    ids, smiles, skipped = [], [], {}
+    for raw, canonical in zip(table.loc[valid, "raw"], table.loc[valid, "smiles"]):
+        try:
+            ids.append(tokenizer.encode_text(raw))
+        except TokenizerError as exc:
+            skipped[exc.reason] = skipped.get(exc.reason, 0) + 1
+            continue
+        smiles.append(canonical)
+    if not smiles:
+        raise MoldiffError(f"{path}: none of its {len(table)} rows is a valid molecule that this {tokenizer.representation} "
+                           f"tokenizer encodes ({int(valid.sum())} valid; skipped: {skipped or 'none'}); "
+                           "was it sampled by a model with another representation?")
+    if skipped:
+        log.warning("%s: skipped %d valid molecules the tokenizer cannot encode (%s)", path, sum(skipped.values()),
+                    ", ".join(f"{n} {why}" for why, n in skipped.items()))
+    return SampledMolecules(str(path), np.stack(ids), smiles, int((~valid).sum()), skipped, sha256_text(text))
 
 
 def describe_lines(lines: list[int]) -> str:

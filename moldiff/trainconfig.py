@@ -18,7 +18,7 @@ TRAIN_CONFIG_FILE = "train_config.json"
 RESUMABLE_CHANGES = ("max_steps", "val_every", "checkpoint_every", "val_samples", "out")
 #: Values that reproduce runs recorded before a field existed (read for ``train_config.json`` files that lack it).
 LEGACY_VALUES = {"label_dropout_all": 0.0, "loss_weighting": "elbo", "randomized_smiles": 0, "init_from": None,
-                 "val_samples": 0}
+                 "val_samples": 0, "sampled": [], "sampled_repeat": 1}
 
 
 @dataclass
@@ -43,6 +43,10 @@ class TrainConfig:
     label_dropout_all: float = 0.1
     loss_weighting: str = "elbo"
     randomized_smiles: int = 0
+    #: Classifiers: sampler outputs (``moldiff sample --out FILE.csv``) added to the training split as
+    #: sampled, labelled by the oracle, each row ``sampled_repeat`` times (see :func:`moldiff.data.load_sampled`).
+    sampled: list[str] = field(default_factory=list)
+    sampled_repeat: int = 1
     init_from: str | None = None
     dropout: float = 0.0
     schedule: str = "loglinear"
@@ -84,6 +88,10 @@ class TrainConfig:
                 raise MoldiffError(f"{name} must be at least 0, not {getattr(self, name)}")
         if self.loss_weighting not in LOSS_WEIGHTINGS:
             raise MoldiffError(f"unknown loss weighting '{self.loss_weighting}': choose one of {', '.join(LOSS_WEIGHTINGS)}")
+        if self.sampled_repeat < 1:
+            raise MoldiffError(f"sampled_repeat must be at least 1, not {self.sampled_repeat}")
+        if self.sampled and self.kind != "classifier":
+            raise MoldiffError("--sampled applies to classifiers; a generative model is trained on data, not on its own samples")
         if self.val_samples and self.kind == "classifier":
             raise MoldiffError("--val-samples applies to generative models; a classifier samples nothing")
         if self.loss_weighting != "elbo" and self.kind != "mdlm":
@@ -100,6 +108,8 @@ class TrainConfig:
         for key, value in asdict(self).items():
             if value is None:
                 continue
-            if key not in ("kind", "process", "targets", "out") and (key in always or value != defaults.get(key)):
+            if key == "sampled":
+                words += [word for path in value for word in ("--sampled", path)]
+            elif key not in ("kind", "process", "targets", "out") and (key in always or value != defaults.get(key)):
                 words += [f"--{key.replace('_', '-')}", str(value)]
         return " ".join(words + ["--out", self.out])

@@ -46,6 +46,7 @@ from .data import (
     data_hash,
     dataset_tokenizer,
     load_molecules,
+    load_sampled,
     load_split,
     parse_spec,
     sha256_text,
@@ -138,7 +139,26 @@ def prepare_training_data(config: TrainConfig, progress: bool = True) -> Trainin
         record[f"{split_name}_skipped"] = encoded.skipped
     for j, target in enumerate(targets):
         record.setdefault("positive_fraction", {})[target.name] = round(float(parts["train"][1][:, j].float().mean()), 6)
-    return TrainingData(tokenizer, targets, parts["train"][0], parts["train"][1], parts["valid"][0], parts["valid"][1], record)
+    train_ids, train_labels = parts["train"][0], parts["train"][1]
+    for path in config.sampled:
+        ids, labels, record_entry = _sampled_rows(path, tokenizer, targets, config.sampled_repeat, progress)
+        train_ids, train_labels = torch.cat([train_ids, ids]), torch.cat([train_labels, labels])
+        record.setdefault("sampled", []).append(record_entry)
+    return TrainingData(tokenizer, targets, train_ids, train_labels, parts["valid"][0], parts["valid"][1], record)
+
+
+def _sampled_rows(path: str, tokenizer: Tokenizer, targets: list[Target], repeat: int,
+                  progress: bool) -> tuple[torch.Tensor, torch.Tensor, dict[str, Any]]:
+    """A sampler's output as extra training rows (its tokens as sampled, oracle labels), ``repeat``
+    times each, and the record of what was added."""
+    sampled = load_sampled(path, tokenizer)
+    labels = np.stack([target.labels(score_persistent(sampled.smiles, target.oracle, progress=progress))
+                       for target in targets], axis=1).astype(np.int64)
+    entry = {"path": path, "sha256": sampled.sha256, "molecules": len(sampled), "repeat": repeat,
+             "invalid_skipped": sampled.n_invalid, "skipped": sampled.skipped,
+             "positive_fraction": {t.name: round(float(labels[:, j].mean()), 6) for j, t in enumerate(targets)}}
+    log.info("%s: %d sampled molecules added to the training split (x%d)", path, len(sampled), repeat)
+    return (torch.from_numpy(sampled.ids).repeat(repeat, 1), torch.from_numpy(labels).repeat(repeat, 1), entry)
 
 
 def _randomized_variants(smiles: list[str], canonical: torch.Tensor, tokenizer: Tokenizer, config: TrainConfig,

@@ -16,15 +16,14 @@ from __future__ import annotations
 
 import argparse
 
-import numpy as np
 import pandas as pd
 import torch
 import torch.nn.functional as F
 from torchmetrics.functional.classification import binary_auroc
 
 from moldiff.assets import list_assets
-from moldiff.data import load_split
-from moldiff.errors import TokenizerError
+from moldiff.data import load_sampled, load_split
+from moldiff.errors import MoldiffError
 from moldiff.modelfile import CONFIG_FILE, LoadedModel, load
 from moldiff.oracles import score_persistent
 from moldiff.processes import Support, mask_forward, uniform_forward
@@ -83,15 +82,12 @@ def on_samples(name: str, path: str) -> dict[str, object]:
     ``fooled``: the share of molecules it rates at least 0.9 that miss the target."""
     model = load(name)
     (target,) = model.targets
-    table = pd.read_csv(path)
-    if not {"raw", "valid", "smiles"} <= set(table.columns):
-        raise SystemExit(f"{path}: needs the columns raw, valid and smiles of a `moldiff sample --out FILE.csv` output")
-    table = table[table["valid"].astype(bool)]
     try:
-        ids = torch.from_numpy(np.stack([model.tokenizer.encode_text(raw) for raw in table["raw"]]))
-    except TokenizerError as exc:
-        raise SystemExit(f"{path}: {exc} (sampled by a model with another vocabulary than {name}?)") from None
-    labels = torch.from_numpy(target.labels(score_persistent(list(table["smiles"]), target.oracle, progress=False)))
+        sampled = load_sampled(path, model.tokenizer)
+    except MoldiffError as exc:
+        raise SystemExit(f"{exc} (scoring {name})") from None
+    ids = torch.from_numpy(sampled.ids)
+    labels = torch.from_numpy(target.labels(score_persistent(sampled.smiles, target.oracle, progress=False)))
     logits = predict(model, ids, 0.0)
     rated = logits.softmax(-1)[:, 1] >= 0.9
     fooled = float((rated & ~labels.bool()).sum() / rated.sum()) if rated.any() else float("nan")

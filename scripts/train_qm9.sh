@@ -3,7 +3,7 @@
 #
 #   scripts/train_qm9.sh [NAME ...]     # default: everything, in the order below
 #
-# A NAME ending in -K (K = 2 ... 6) is training stage K: it warm-starts (--init-from) from the exported
+# A NAME ending in -K (K = 2 ... 7) is training stage K: it warm-starts (--init-from) from the exported
 # model or classifier of the stages before it and continues it with its own settings (STAGES below).
 #
 # Each run trains into $RUNS/NAME (checkpoints every 250 steps; an interrupted run resumes where it
@@ -22,6 +22,9 @@ CLASSIFIER_STEPS=${CLASSIFIER_STEPS:-2000}
 SELFIES_CLASSIFIER=(--preset compact --max-steps 4000)
 MOLDIFF=${MOLDIFF:-moldiff}
 COMMON=(--lr 2e-3 --batch-size 128 --checkpoint-every 250 --val-every 500 --seed 0)
+# D-CBG samples of the default model that the third stage of its rings classifier also trains on
+# (--sampled): the sequences guidance pushes it to misjudge, labelled by the oracle (guidance/README.md).
+CBG_SAMPLES=$RUNS/cbg-samples
 # Later stages, by run name: more steps from the exported weights of the stages before (--init-from).
 declare -A STAGES=(
     [qm9-smiles-mdlm-2]="--max-steps 15000 --lr 2e-3 --warmup-steps 200 --seed 1 --val-samples 128"
@@ -32,8 +35,12 @@ declare -A STAGES=(
     [qm9-selfies-mdlm-4]="--max-steps 16000 --lr 1e-3 --warmup-steps 200 --seed 3"
     [qm9-selfies-mdlm-5]="--max-steps 6000 --lr 5e-4 --warmup-steps 200 --seed 5"
     [qm9-selfies-mdlm-6]="--max-steps 28000 --lr 1e-3 --warmup-steps 200 --seed 6"
+    # the shipped stage 7 started with --max-steps 40000 and was cut to 30000 at step 13,435 (session time)
+    [qm9-selfies-mdlm-7]="--max-steps 30000 --lr 1e-3 --warmup-steps 200 --seed 7"
     # the SELFIES rings classifier (D-CBG with the default model), continued like the denoiser
     [rings-mask-selfies-2]="--preset compact --max-steps 10000 --lr 1e-3 --warmup-steps 200 --seed 1"
+    [rings-mask-selfies-3]="--preset compact --max-steps 6000 --lr 1e-3 --warmup-steps 200 --seed 2 --sampled-repeat 4
+                            --sampled $CBG_SAMPLES/g1.csv --sampled $CBG_SAMPLES/g3.csv --sampled $CBG_SAMPLES/g5.csv"
 )
 
 run() {  # run NAME DEST COMMAND moldiff-arguments...: train (or resume) into $RUNS/NAME, export to DEST
@@ -48,6 +55,14 @@ run() {  # run NAME DEST COMMAND moldiff-arguments...: train (or resume) into $R
     "$MOLDIFF" export-model "$RUNS/$name" "$dest" --dtype float16 --force "${recommend[@]}"  # replaces the shipped model
 }
 
+guided_samples() {  # the --sampled files: 1,024 molecules per gamma, seed 1 (the report samples seed 0)
+    mkdir -p "$CBG_SAMPLES"
+    for gamma in 1 3 5; do  # drawn with the default model and rings classifier shipped at the time
+        [[ -f $CBG_SAMPLES/g$gamma.csv ]] || "$MOLDIFF" sample --model qm9-selfies-mdlm --guidance cbg --gamma "$gamma" \
+            --target rings -n 1024 --seed 1 --top-p 1 --sampler remdm-loop --steps 128 --out "$CBG_SAMPLES/g$gamma.csv"
+    done
+}
+
 declare -A JOBS=(
     [qm9-smiles-mdlm]="models/qm9-smiles-mdlm train --kind mdlm --representation smiles"
     [qm9-smiles-udlm]="models/qm9-smiles-udlm train --kind udlm --representation smiles"
@@ -55,7 +70,7 @@ declare -A JOBS=(
     [qm9-selfies-mdlm]="models/qm9-selfies-mdlm train --kind mdlm --representation selfies"
 )
 ORDER=(qm9-smiles-mdlm qm9-smiles-mdlm-2 qm9-smiles-mdlm-3 qm9-smiles-udlm qm9-smiles-udlm-2 qm9-smiles-ar qm9-selfies-mdlm qm9-selfies-mdlm-2
-       qm9-selfies-mdlm-3 qm9-selfies-mdlm-4 qm9-selfies-mdlm-5 qm9-selfies-mdlm-6)
+       qm9-selfies-mdlm-3 qm9-selfies-mdlm-4 qm9-selfies-mdlm-5 qm9-selfies-mdlm-6 qm9-selfies-mdlm-7)
 for target in rings qed; do
     for process in mask uniform prefix; do
         JOBS[$target-$process]="guidance/$target/$process train-classifier --target $target --process $process"
@@ -64,7 +79,7 @@ for target in rings qed; do
     JOBS[$target-mask-selfies]="guidance/$target/mask-selfies train-classifier --target $target --process mask --representation selfies"
     ORDER+=("$target-mask-selfies")
 done
-ORDER+=(rings-mask-selfies-2)
+ORDER+=(rings-mask-selfies-2 rings-mask-selfies-3)
 for name in "${!STAGES[@]}"; do  # a stage trains its base run's job, warm-started from where that job exports
     base=${JOBS[${name%-*}]}
     JOBS[$name]="$base --init-from ${base%% *}"
@@ -74,7 +89,8 @@ for name in "${@:-${ORDER[@]}}"; do
     [[ -v JOBS[$name] ]] || { echo "unknown run '$name': choose from ${ORDER[*]}" >&2; exit 2; }
     read -r -a job <<<"${JOBS[$name]}"
     if [[ -v STAGES[$name] ]]; then
-        read -r -a stage <<<"${STAGES[$name]}"
+        read -r -a stage <<<"${STAGES[$name]//$'\n'/ }"
+        [[ ${STAGES[$name]} == *--sampled* ]] && guided_samples
         [[ ${job[1]} == train ]] && stage=(--targets rings,qed --preset "$PRESET" "${stage[@]}")
         run "$name" "${job[@]}" "${stage[@]}"
     elif [[ ${job[1]} == train ]]; then

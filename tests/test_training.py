@@ -430,3 +430,38 @@ def test_validation_noise_is_the_same_in_every_run_whatever_its_seed(molecules):
         with torch.no_grad():
             module.validation_step((data.train_ids[:32], data.train_labels[:32]), batch_idx=0)
     assert logged[0]["val/nll"] == logged[1]["val/nll"] > 0
+
+
+def test_sampled_molecules_join_the_training_split_as_sampled_with_oracle_labels(molecules, tmp_path):
+    from moldiff.data import load_sampled
+
+    sampled = tmp_path / "cbg.csv"  # the columns of `moldiff sample --out FILE.csv` that matter
+    sampled.write_text("raw,valid,smiles,rings\n"
+                       "OCC,True,CCO,0\n"                             # non-canonical: kept as written
+                       "C1CC1C1CC1C1CC1C1CC1,True,C1CC1C1CC1C1CC1C1CC1,4\n"
+                       "C1CC,False,,\n"                               # invalid: skipped
+                       "CCCl,True,CCCl,0\n")                          # Cl is outside the vocabulary: skipped, counted
+    plain = prepare_training_data(_config(molecules, "classifier", "mask", "run"), progress=False)
+    config = _config(molecules, "classifier", "mask", "run", sampled=[str(sampled)], sampled_repeat=3)
+    data = prepare_training_data(config, progress=False)
+    n = len(plain.train_ids)
+    assert torch.equal(data.train_ids[:n], plain.train_ids) and torch.equal(data.valid_ids, plain.valid_ids)
+    added = data.train_ids[n:]
+    assert len(added) == 6
+    assert [data.tokenizer.decode(row).text for row in added[:2]] == ["OCC", "C1CC1C1CC1C1CC1C1CC1"]
+    assert torch.equal(added, added[:2].repeat(3, 1))
+    assert data.train_labels[n:, 0].tolist() == [0, 1] * 3  # rings >= 3 from the oracle, not the file
+    (entry,) = data.record["sampled"]
+    assert entry["molecules"] == 2 and entry["repeat"] == 3 and entry["invalid_skipped"] == 1
+    assert entry["skipped"] == {"token outside the vocabulary": 1} and entry["positive_fraction"] == {"rings": 0.5}
+    assert data.record["positive_fraction"] == plain.record["positive_fraction"]  # of the data set alone
+    assert "--sampled " + str(sampled) in config.command() and "--sampled-repeat 3" in config.command()
+    assert len(load_sampled(sampled, data.tokenizer)) == 2
+
+    (tmp_path / "bad.csv").write_text("smiles\nCCO\n")
+    (tmp_path / "none.csv").write_text("raw,valid,smiles\nCCCl,True,CCCl\n")
+    for path, message in (("bad.csv", "lacks the column"), ("none.csv", "none of its 1 rows"), ("missing.csv", "cannot read")):
+        with pytest.raises(MoldiffError, match=message):
+            prepare_training_data(_config(molecules, "classifier", "mask", "run", sampled=[str(tmp_path / path)]), progress=False)
+    with pytest.raises(MoldiffError, match="applies to classifiers"):
+        _config(molecules, "mdlm", None, "run", sampled=[str(sampled)])
