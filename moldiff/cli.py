@@ -502,7 +502,7 @@ def train_command(kind: str, targets: str, **options) -> None:
 @cli.command("train-classifier")
 @click.option("--target", required=True, help="Guidance target the classifier predicts.")
 @click.option("--process", required=True, type=click.Choice(["mask", "uniform", "prefix"]), help="Noisy inputs of the masking or uniform process (D-CBG), or clean prefixes (FUDGE).")
-@click.option("--sampled", multiple=True, metavar="FILE.csv",
+@click.option("--sampled", multiple=True, metavar="FILE.csv", type=click.Path(exists=True, dir_okay=False),
               help="Also train on a sampler's molecules as it wrote them (`moldiff sample --out FILE.csv`, e.g. under "
                    "this classifier's guidance), labelled by the oracle; repeatable.")
 @click.option("--sampled-repeat", type=click.IntRange(min=1), default=1, show_default=True,

@@ -262,6 +262,7 @@ def test_bad_training_settings_are_clear_errors(molecules):
     (["train", "--kind", "mdlm", "--targets", "nope"], "unknown target 'nope'"),
     (["train", "--kind", "mdlm", "--resume"], "nothing to resume"),
     (["train-classifier", "--target", "rings", "--process", "gaussian"], "'gaussian' is not one of"),
+    (["train-classifier", "--target", "rings", "--process", "mask", "--sampled", "nope.csv"], "'nope.csv' does not exist"),
 ])
 def test_cli_training_bad_input_is_one_line_exit_2(args, message):
     moldiff_script = Path(sys.executable).with_name("moldiff")
