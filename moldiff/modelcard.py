@@ -57,6 +57,11 @@ def facts(config: dict[str, Any]) -> list[tuple[str, str]]:
         ("Targets" if config["kind"] != "classifier" else "Predicts", targets),
         ("Data", f"`{data.get('spec', '?')}` (sha256 `{str(data.get('sha256', '?'))[:16]}…`): {splits}; the test split is held out"),
     ]
+    if data.get("sampled"):  # a classifier's extra training rows: a sampler's own molecules (--sampled)
+        files = "; ".join(f"`{Path(s['path']).name}` (sha256 `{s['sha256'][:16]}…`): {s['molecules']:,} molecules x {s['repeat']}, "
+                          + ", ".join(f"{v:.1%} {k}-positive" for k, v in s["positive_fraction"].items())
+                          for s in data["sampled"])
+        rows.append(("Sampled", f"also trained on sampled molecules, as sampled, labelled by the oracle: {files}"))
     if training:
         stages = training.get("stages", [])
         if len(stages) > 1:
