@@ -32,7 +32,7 @@ SUMMARIES = {
                        "Small (0.3M parameters), trained in three stages on CPU: about 63% of its SMILES are valid "
                        "unguided (see below); the default model is `qm9-selfies-mdlm`.",
     "qm9-smiles-udlm": "Uniform-noise diffusion on SMILES of QM9 with classifier-free guidance labels `rings` and `qed`. "
-                       "Small (0.3M parameters), trained in two stages on CPU: about half of its SMILES are valid "
+                       "Small (0.3M parameters), trained in three stages on CPU: about half of its SMILES are valid "
                        "unguided (see below).",
     "qm9-smiles-ar": "Autoregressive baseline on SMILES of QM9 with classifier-free guidance labels `rings` and `qed`; "
                      "FUDGE uses `guidance/<target>/prefix`.",
