@@ -178,7 +178,6 @@ class SampledMolecules:
     """The valid molecules of a sampler's output as it wrote them: token ids (``max_length`` each,
     from the ``raw`` column) and canonical SMILES, with the rows skipped on the way."""
 
-    source: str
     ids: np.ndarray
     smiles: list[str]
     n_invalid: int
@@ -217,7 +216,7 @@ def load_sampled(path: str | Path, tokenizer: Tokenizer) -> SampledMolecules:
     if skipped:
         log.warning("%s: skipped %d valid molecules the tokenizer cannot encode (%s)", path, sum(skipped.values()),
                     ", ".join(f"{n} {why}" for why, n in skipped.items()))
-    return SampledMolecules(str(path), np.stack(ids), smiles, int((~valid).sum()), skipped, sha256_text(text))
+    return SampledMolecules(np.stack(ids), smiles, int((~valid).sum()), skipped, sha256_text(text))
 
 
 def describe_lines(lines: list[int]) -> str:

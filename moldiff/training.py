@@ -126,9 +126,7 @@ def prepare_training_data(config: TrainConfig, progress: bool = True) -> Trainin
             log.warning("%s: %s", config.data, record["validation"])
         elif not kept:
             raise MoldiffError(f"no molecule of the {split_name} split fits max_length {config.max_length}")
-        labels = np.zeros((len(kept), len(targets)), dtype=np.int64)
-        for j, target in enumerate(targets):
-            labels[:, j] = target.labels(score_persistent(kept, target.oracle, progress=progress))
+        labels = _oracle_labels(kept, targets, progress)
         ids = torch.from_numpy(encoded.ids)
         if split_name == "train" and config.randomized_smiles:
             ids = torch.cat([ids, _randomized_variants(kept, ids, tokenizer, config, progress)])
@@ -147,13 +145,20 @@ def prepare_training_data(config: TrainConfig, progress: bool = True) -> Trainin
     return TrainingData(tokenizer, targets, train_ids, train_labels, parts["valid"][0], parts["valid"][1], record)
 
 
+def _oracle_labels(smiles: list[str], targets: list[Target], progress: bool) -> np.ndarray:
+    """``[molecules, targets]`` int64 labels from each target's oracle (values cached on disk)."""
+    labels = np.zeros((len(smiles), len(targets)), dtype=np.int64)
+    for j, target in enumerate(targets):
+        labels[:, j] = target.labels(score_persistent(smiles, target.oracle, progress=progress))
+    return labels
+
+
 def _sampled_rows(path: str, tokenizer: Tokenizer, targets: list[Target], repeat: int,
                   progress: bool) -> tuple[torch.Tensor, torch.Tensor, dict[str, Any]]:
     """A sampler's output as extra training rows (its tokens as sampled, oracle labels), ``repeat``
     times each, and the record of what was added."""
     sampled = load_sampled(path, tokenizer)
-    labels = np.stack([target.labels(score_persistent(sampled.smiles, target.oracle, progress=progress))
-                       for target in targets], axis=1).astype(np.int64)
+    labels = _oracle_labels(sampled.smiles, targets, progress)
     entry = {"path": path, "sha256": sampled.sha256, "molecules": len(sampled), "repeat": repeat,
              "invalid_skipped": sampled.n_invalid, "skipped": sampled.skipped,
              "positive_fraction": {t.name: round(float(labels[:, j].mean()), 6) for j, t in enumerate(targets)}}

@@ -25,6 +25,9 @@ COMMON=(--lr 2e-3 --batch-size 128 --checkpoint-every 250 --val-every 500 --seed
 # D-CBG samples of the default model that the third stage of its rings classifier also trains on
 # (--sampled): the sequences guidance pushes it to misjudge, labelled by the oracle (guidance/README.md).
 CBG_SAMPLES=$RUNS/cbg-samples
+CBG_GAMMAS=(1 3 5)
+SAMPLED=""
+for gamma in "${CBG_GAMMAS[@]}"; do SAMPLED+=" --sampled $CBG_SAMPLES/g$gamma.csv"; done
 # Later stages, by run name: more steps from the exported weights of the stages before (--init-from).
 declare -A STAGES=(
     [qm9-smiles-mdlm-2]="--max-steps 15000 --lr 2e-3 --warmup-steps 200 --seed 1 --val-samples 128"
@@ -40,8 +43,7 @@ declare -A STAGES=(
     [qm9-selfies-mdlm-7]="--max-steps 30000 --lr 1e-3 --warmup-steps 200 --seed 7"
     # the SELFIES rings classifier (D-CBG with the default model), continued like the denoiser
     [rings-mask-selfies-2]="--preset compact --max-steps 10000 --lr 1e-3 --warmup-steps 200 --seed 1"
-    [rings-mask-selfies-3]="--preset compact --max-steps 6000 --lr 1e-3 --warmup-steps 200 --seed 2 --sampled-repeat 4
-                            --sampled $CBG_SAMPLES/g1.csv --sampled $CBG_SAMPLES/g3.csv --sampled $CBG_SAMPLES/g5.csv"
+    [rings-mask-selfies-3]="--preset compact --max-steps 6000 --lr 1e-3 --warmup-steps 200 --seed 2 --sampled-repeat 4$SAMPLED"
 )
 
 run() {  # run NAME DEST COMMAND moldiff-arguments...: train (or resume) into $RUNS/NAME, export to DEST
@@ -58,7 +60,7 @@ run() {  # run NAME DEST COMMAND moldiff-arguments...: train (or resume) into $R
 
 guided_samples() {  # the --sampled files: 1,024 molecules per gamma, seed 1 (the report samples seed 0)
     mkdir -p "$CBG_SAMPLES"
-    for gamma in 1 3 5; do  # drawn with the default model and rings classifier shipped at the time
+    for gamma in "${CBG_GAMMAS[@]}"; do  # drawn with the default model and rings classifier shipped at the time
         [[ -f $CBG_SAMPLES/g$gamma.csv ]] || "$MOLDIFF" sample --model qm9-selfies-mdlm --guidance cbg --gamma "$gamma" \
             --target rings -n 1024 --seed 1 --top-p 1 --sampler remdm-loop --steps 128 --out "$CBG_SAMPLES/g$gamma.csv"
     done
@@ -90,7 +92,7 @@ for name in "${@:-${ORDER[@]}}"; do
     [[ -v JOBS[$name] ]] || { echo "unknown run '$name': choose from ${ORDER[*]}" >&2; exit 2; }
     read -r -a job <<<"${JOBS[$name]}"
     if [[ -v STAGES[$name] ]]; then
-        read -r -a stage <<<"${STAGES[$name]//$'\n'/ }"
+        read -r -a stage <<<"${STAGES[$name]}"
         [[ ${STAGES[$name]} == *--sampled* ]] && guided_samples
         [[ ${job[1]} == train ]] && stage=(--targets rings,qed --preset "$PRESET" "${stage[@]}")
         run "$name" "${job[@]}" "${stage[@]}"

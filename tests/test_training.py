@@ -451,7 +451,7 @@ def test_sampled_molecules_join_the_training_split_as_sampled_with_oracle_labels
     assert len(added) == 6
     assert [data.tokenizer.decode(row).text for row in added[:2]] == ["OCC", "C1CC1C1CC1C1CC1C1CC1"]
     assert torch.equal(added, added[:2].repeat(3, 1))
-    assert data.train_labels[n:, 0].tolist() == [0, 1] * 3  # rings >= 3 from the oracle, not the file
+    assert data.train_labels[n:, 0].tolist() == [0, 1] * 3  # rings > 3 from the oracle, not the file's column
     (entry,) = data.record["sampled"]
     assert entry["molecules"] == 2 and entry["repeat"] == 3 and entry["invalid_skipped"] == 1
     assert entry["skipped"] == {"token outside the vocabulary": 1} and entry["positive_fraction"] == {"rings": 0.5}
