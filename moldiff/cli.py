@@ -507,12 +507,16 @@ def train_command(kind: str, targets: str, **options) -> None:
                    "this classifier's guidance), labelled by the oracle; repeatable.")
 @click.option("--sampled-repeat", type=click.IntRange(min=1), default=1, show_default=True,
               help="Times each --sampled molecule is added to the training split.")
+@click.option("--perturbed", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Add K copies of each training molecule with 1-4 tokens redrawn at the data's token frequencies, "
+                   "labelled by the oracle on what they decode to (copies that decode to no molecule are dropped).")
 @_training_options
 def train_classifier_command(target: str, process: str, sampled: tuple[str, ...], **options) -> None:
     """Train a guidance classifier: p(y | z_t) for D-CBG or p(y | prefix) for FUDGE.
 
     Guided sampling chases the classifier's mistakes; --sampled teaches it the sequences that
-    guidance wrote, with their true labels (guidance/README.md: classifier exploitation).
+    guidance wrote, and --perturbed near misses of the data, with their true labels
+    (guidance/README.md: classifier exploitation).
     """
     from .targets import load_target
 

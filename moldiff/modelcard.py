@@ -36,6 +36,11 @@ def _target_text(target: dict[str, Any], positive: dict[str, float]) -> str:
     return f"`{target['name']}`: {target['oracle']} {sign} {float(target['threshold'])}{share}"
 
 
+def _positives(fractions: dict[str, float]) -> str:
+    """``'32.3% rings-positive'`` for each target."""
+    return ", ".join(f"{v:.1%} {k}-positive" for k, v in fractions.items())
+
+
 def _duration(seconds: float) -> str:
     return f"{seconds / 60:.1f} min" if seconds < 3600 else f"{seconds / 3600:.2f} h"
 
@@ -59,9 +64,13 @@ def facts(config: dict[str, Any]) -> list[tuple[str, str]]:
     ]
     if data.get("sampled"):  # a classifier's extra training rows: a sampler's own molecules (--sampled)
         files = "; ".join(f"`{Path(s['path']).name}` (sha256 `{s['sha256'][:16]}…`): {s['molecules']:,} molecules x {s['repeat']}, "
-                          + ", ".join(f"{v:.1%} {k}-positive" for k, v in s["positive_fraction"].items())
-                          for s in data["sampled"])
+                          + _positives(s["positive_fraction"]) for s in data["sampled"])
         rows.append(("Sampled", f"also trained on sampled molecules, as sampled, labelled by the oracle: {files}"))
+    if data.get("perturbed"):  # a classifier's near misses of the data (--perturbed)
+        p = data["perturbed"]
+        rows.append(("Perturbed", f"also trained on {p['molecules']:,} copies of the training molecules with 1-4 tokens "
+                                  f"redrawn ({p['copies']} per molecule; {p['invalid_skipped']:,} that decoded to no molecule "
+                                  f"dropped), labelled by the oracle: " + _positives(p["positive_fraction"])))
     if training:
         stages = training.get("stages", [])
         if len(stages) > 1:

@@ -18,7 +18,7 @@ TRAIN_CONFIG_FILE = "train_config.json"
 RESUMABLE_CHANGES = ("max_steps", "val_every", "checkpoint_every", "val_samples", "out")
 #: Values that reproduce runs recorded before a field existed (read for ``train_config.json`` files that lack it).
 LEGACY_VALUES = {"label_dropout_all": 0.0, "loss_weighting": "elbo", "randomized_smiles": 0, "init_from": None,
-                 "val_samples": 0, "sampled": [], "sampled_repeat": 1}
+                 "val_samples": 0, "sampled": [], "sampled_repeat": 1, "perturbed": 0}
 
 
 @dataclass
@@ -47,6 +47,9 @@ class TrainConfig:
     #: sampled, labelled by the oracle, each row ``sampled_repeat`` times (see :func:`moldiff.data.load_sampled`).
     sampled: list[str] = field(default_factory=list)
     sampled_repeat: int = 1
+    #: Classifiers: copies of each training molecule with a few tokens redrawn, labelled by the oracle
+    #: on what they decode to (see :mod:`moldiff.perturbation`).
+    perturbed: int = 0
     init_from: str | None = None
     dropout: float = 0.0
     schedule: str = "loglinear"
@@ -83,7 +86,7 @@ class TrainConfig:
                 raise MoldiffError(f"{name} must be in [{low:g}, {high:g}), not {getattr(self, name)}")
         if not self.lr > 0:
             raise MoldiffError(f"lr must be positive, not {self.lr}")
-        for name in ("weight_decay", "grad_clip", "warmup_steps", "randomized_smiles", "val_samples"):
+        for name in ("weight_decay", "grad_clip", "warmup_steps", "randomized_smiles", "val_samples", "perturbed"):
             if getattr(self, name) < 0:
                 raise MoldiffError(f"{name} must be at least 0, not {getattr(self, name)}")
         if self.loss_weighting not in LOSS_WEIGHTINGS:
@@ -92,6 +95,8 @@ class TrainConfig:
             raise MoldiffError(f"sampled_repeat must be at least 1, not {self.sampled_repeat}")
         if self.sampled and self.kind != "classifier":
             raise MoldiffError("--sampled applies to classifiers; a generative model is trained on data, not on its own samples")
+        if self.perturbed and self.kind != "classifier":
+            raise MoldiffError("--perturbed applies to classifiers; a generative model learns the data as it is")
         if self.val_samples and self.kind == "classifier":
             raise MoldiffError("--val-samples applies to generative models; a classifier samples nothing")
         if self.loss_weighting != "elbo" and self.kind != "mdlm":

@@ -58,6 +58,7 @@ from .modelfile import save_model, target_to_dict
 from .networks import NetworkConfig, Transformer
 from .oracles import score_persistent
 from .parallel import available_cpus, parallel_map
+from .perturbation import perturbed_molecules
 from .processes import (
     Support,
     antithetic_times,
@@ -135,13 +136,17 @@ def prepare_training_data(config: TrainConfig, progress: bool = True) -> Trainin
         parts[split_name] = (ids, torch.from_numpy(labels), encoded.skipped, len(kept))
         record[f"{split_name}_molecules"] = len(kept)
         record[f"{split_name}_skipped"] = encoded.skipped
-    for j, target in enumerate(targets):
-        record.setdefault("positive_fraction", {})[target.name] = round(float(parts["train"][1][:, j].float().mean()), 6)
+    if targets:
+        record["positive_fraction"] = _positive_fraction(parts["train"][1].numpy(), targets)
     train_ids, train_labels = parts["train"][0], parts["train"][1]
     for path in config.sampled:
         ids, labels, record_entry = _sampled_rows(path, tokenizer, targets, config.sampled_repeat, progress)
         train_ids, train_labels = torch.cat([train_ids, ids]), torch.cat([train_labels, labels])
         record.setdefault("sampled", []).append(record_entry)
+    if config.perturbed:
+        canonical = parts["train"][0][: parts["train"][3]].numpy()  # before any randomized variants
+        ids, labels, record["perturbed"] = _perturbed_rows(canonical, tokenizer, targets, config, progress)
+        train_ids, train_labels = torch.cat([train_ids, ids]), torch.cat([train_labels, labels])
     return TrainingData(tokenizer, targets, train_ids, train_labels, parts["valid"][0], parts["valid"][1], record)
 
 
@@ -153,6 +158,11 @@ def _oracle_labels(smiles: list[str], targets: list[Target], progress: bool) -> 
     return labels
 
 
+def _positive_fraction(labels: np.ndarray, targets: list[Target]) -> dict[str, float]:
+    """The share of positive labels per target (6 decimals, for the record)."""
+    return {t.name: round(float(labels[:, j].mean()), 6) for j, t in enumerate(targets)}
+
+
 def _sampled_rows(path: str, tokenizer: Tokenizer, targets: list[Target], repeat: int,
                   progress: bool) -> tuple[torch.Tensor, torch.Tensor, dict[str, Any]]:
     """A sampler's output as extra training rows (its tokens as sampled, oracle labels), ``repeat``
@@ -161,9 +171,22 @@ def _sampled_rows(path: str, tokenizer: Tokenizer, targets: list[Target], repeat
     labels = _oracle_labels(sampled.smiles, targets, progress)
     entry = {"path": path, "sha256": sampled.sha256, "molecules": len(sampled), "repeat": repeat,
              "invalid_skipped": sampled.n_invalid, "skipped": sampled.skipped,
-             "positive_fraction": {t.name: round(float(labels[:, j].mean()), 6) for j, t in enumerate(targets)}}
+             "positive_fraction": _positive_fraction(labels, targets)}
     log.info("%s: %d sampled molecules added to the training split (x%d)", path, len(sampled), repeat)
     return (torch.from_numpy(sampled.ids).repeat(repeat, 1), torch.from_numpy(labels).repeat(repeat, 1), entry)
+
+
+def _perturbed_rows(canonical: np.ndarray, tokenizer: Tokenizer, targets: list[Target], config: TrainConfig,
+                    progress: bool) -> tuple[torch.Tensor, torch.Tensor, dict[str, Any]]:
+    """``config.perturbed`` token-substitution copies of each training row that decode to a valid
+    molecule, labelled by the oracle on that molecule, and the record of what was added."""
+    perturbed = perturbed_molecules(canonical, tokenizer, config.perturbed, config.seed, progress=progress)
+    labels = _oracle_labels(perturbed.smiles, targets, progress)
+    entry = {"copies": config.perturbed, "molecules": len(perturbed), "invalid_skipped": perturbed.n_invalid,
+             "positive_fraction": _positive_fraction(labels, targets)}
+    log.info("%d perturbed copies added to the training split (%d more did not decode to a molecule)",
+             len(perturbed), perturbed.n_invalid)
+    return torch.from_numpy(perturbed.ids), torch.from_numpy(labels), entry
 
 
 def _randomized_variants(smiles: list[str], canonical: torch.Tensor, tokenizer: Tokenizer, config: TrainConfig,

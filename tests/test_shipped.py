@@ -112,6 +112,8 @@ def test_model_card_agrees_with_the_files(folder):
     assert data_hash("qm9").startswith(re.search(r"sha256 `([0-9a-f]+)…`", field["Data"]).group(1))
     for sampled in config["data"].get("sampled", []):  # a classifier also trained on sampled molecules
         assert f"`{sampled['sha256'][:16]}…`): {sampled['molecules']:,} molecules x {sampled['repeat']}" in field["Sampled"]
+    if "perturbed" in config["data"]:  # ... and on perturbed copies of the data
+        assert f"on {config['data']['perturbed']['molecules']:,} copies" in field["Perturbed"]
     steps = int(re.match(r"([\d,]+) steps", field["Training"]).group(1).replace(",", ""))
     assert steps == config["training"]["steps"]
     for key, value in config["validation"].items():

@@ -263,6 +263,7 @@ def test_bad_training_settings_are_clear_errors(molecules):
     (["train", "--kind", "mdlm", "--resume"], "nothing to resume"),
     (["train-classifier", "--target", "rings", "--process", "gaussian"], "'gaussian' is not one of"),
     (["train-classifier", "--target", "rings", "--process", "mask", "--sampled", "nope.csv"], "'nope.csv' does not exist"),
+    (["train-classifier", "--target", "rings", "--process", "mask", "--perturbed", "-1"], "-1 is not in the range x>=0"),
 ])
 def test_cli_training_bad_input_is_one_line_exit_2(args, message):
     moldiff_script = Path(sys.executable).with_name("moldiff")
