@@ -510,6 +510,9 @@ def train_command(kind: str, targets: str, **options) -> None:
 @click.option("--perturbed", type=click.IntRange(min=0), default=0, show_default=True,
               help="Add K copies of each training molecule with 1-4 tokens redrawn at the data's token frequencies, "
                    "labelled by the oracle on what they decode to (copies that decode to no molecule are dropped).")
+@click.option("--trunk-from", default=None, metavar="MODEL",
+              help="Start the classifier's embedding and transformer blocks from a denoiser of the same preset and "
+                   "representation (mdlm for --process mask, udlm for uniform); its class head starts fresh.")
 @_training_options
 def train_classifier_command(target: str, process: str, sampled: tuple[str, ...], **options) -> None:
     """Train a guidance classifier: p(y | z_t) for D-CBG or p(y | prefix) for FUDGE.

@@ -18,7 +18,8 @@ TRAIN_CONFIG_FILE = "train_config.json"
 RESUMABLE_CHANGES = ("max_steps", "val_every", "checkpoint_every", "val_samples", "out")
 #: Values that reproduce runs recorded before a field existed (read for ``train_config.json`` files that lack it).
 LEGACY_VALUES = {"label_dropout_all": 0.0, "loss_weighting": "elbo", "randomized_smiles": 0, "init_from": None,
-                 "val_samples": 0, "sampled": [], "sampled_repeat": 1, "perturbed": 0}
+                 "val_samples": 0, "sampled": [], "sampled_repeat": 1, "perturbed": 0,
+                 "trunk_from": None}
 
 
 @dataclass
@@ -50,6 +51,9 @@ class TrainConfig:
     #: Classifiers: copies of each training molecule with a few tokens redrawn, labelled by the oracle
     #: on what they decode to (see :mod:`moldiff.perturbation`).
     perturbed: int = 0
+    #: Noisy-input classifiers: a denoiser (model name or directory) whose trunk the classifier starts
+    #: from (see :mod:`moldiff.trunk`).
+    trunk_from: str | None = None
     init_from: str | None = None
     dropout: float = 0.0
     schedule: str = "loglinear"
@@ -97,6 +101,10 @@ class TrainConfig:
             raise MoldiffError("--sampled applies to classifiers; a generative model is trained on data, not on its own samples")
         if self.perturbed and self.kind != "classifier":
             raise MoldiffError("--perturbed applies to classifiers; a generative model learns the data as it is")
+        if self.trunk_from and (self.kind != "classifier" or self.process == "prefix"):
+            raise MoldiffError("--trunk-from applies to noisy-input classifiers (--process mask or uniform)")
+        if self.trunk_from and self.init_from:
+            raise MoldiffError("--trunk-from starts a new classifier and --init-from continues one: give only one")
         if self.val_samples and self.kind == "classifier":
             raise MoldiffError("--val-samples applies to generative models; a classifier samples nothing")
         if self.loss_weighting != "elbo" and self.kind != "mdlm":

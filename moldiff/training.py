@@ -59,6 +59,7 @@ from .networks import NetworkConfig, Transformer
 from .oracles import score_persistent
 from .parallel import available_cpus, parallel_map
 from .perturbation import perturbed_molecules
+from .trunk import transfer_trunk
 from .processes import (
     Support,
     antithetic_times,
@@ -637,6 +638,9 @@ def train(
     module = MODULES[config.kind](config, net_config)
     if warm is not None:
         warm.apply(module, data.tokenizer)
+    if config.trunk_from and not resume:  # resume: the checkpoint has the trained weights
+        transfer_trunk(module.network, config.process, config.trunk_from, data.tokenizer)
+        module.ema_network.load_state_dict(module.network.state_dict())
     if precision is None:
         precision = "bf16-mixed" if accelerator in ("gpu", "cuda") or (accelerator == "auto" and torch.cuda.is_available()) else "32-true"
     loggers: list[Any] = [CSVLogger(out, name="logs", version=0)]  # one log directory per run (see _keep_earlier_log)
