@@ -63,7 +63,7 @@ def facts(config: dict[str, Any]) -> list[tuple[str, str]]:
         ("Data", f"`{data.get('spec', '?')}` (sha256 `{str(data.get('sha256', '?'))[:16]}…`): {splits}; the test split is held out"),
     ]
     if data.get("sampled"):  # a classifier's extra training rows: a sampler's own molecules (--sampled)
-        files = "; ".join(f"`{Path(s['path']).name}` (sha256 `{s['sha256'][:16]}…`): {s['molecules']:,} molecules x {s['repeat']}, "
+        files = "; ".join(f"`{Path(s['path']).parent.name}/{Path(s['path']).name}` (sha256 `{s['sha256'][:16]}…`): {s['molecules']:,} molecules x {s['repeat']}, "
                           + _positives(s["positive_fraction"]) for s in data["sampled"])
         rows.append(("Sampled", f"also trained on sampled molecules, as sampled, labelled by the oracle: {files}"))
     if data.get("perturbed"):  # a classifier's near misses of the data (--perturbed)
@@ -71,6 +71,10 @@ def facts(config: dict[str, Any]) -> list[tuple[str, str]]:
         rows.append(("Perturbed", f"also trained on {p['molecules']:,} copies of the training molecules with 1-4 tokens "
                                   f"redrawn ({p['copies']} per molecule; {p['invalid_skipped']:,} that decoded to no molecule "
                                   f"dropped), labelled by the oracle: " + _positives(p["positive_fraction"])))
+    trunk = training.get("config", {}).get("trunk_from") if training else None
+    if trunk:  # a classifier started from a denoiser (--trunk-from)
+        rows.append(("Trunk", f"token embedding and transformer blocks started from the denoiser `{trunk}`; "
+                              "the class head trained from scratch"))
     if training:
         stages = training.get("stages", [])
         if len(stages) > 1:

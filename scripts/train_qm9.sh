@@ -5,6 +5,7 @@
 #
 # A NAME ending in -K (K = 2 ... 7) is training stage K: it warm-starts (--init-from) from the exported
 # model or classifier of the stages before it and continues it with its own settings (STAGES below).
+# rings-mask-selfies-trunk is the shipped SELFIES rings classifier, a run of its own (OWN below).
 #
 # Each run trains into $RUNS/NAME (checkpoints every 250 steps; an interrupted run resumes where it
 # stopped when the script is run again; a finished one is not trained again) and is then exported in half precision into models/NAME or
@@ -22,12 +23,15 @@ CLASSIFIER_STEPS=${CLASSIFIER_STEPS:-2000}
 SELFIES_CLASSIFIER=(--preset compact --max-steps 4000)
 MOLDIFF=${MOLDIFF:-moldiff}
 COMMON=(--lr 2e-3 --batch-size 128 --checkpoint-every 250 --val-every 500 --seed 0)
-# D-CBG samples of the default model that the third stage of its rings classifier also trains on
+# Rounds of D-CBG samples of the default model that later stages of its rings classifier also train on
 # (--sampled): the sequences guidance pushes it to misjudge, labelled by the oracle (guidance/README.md).
-CBG_SAMPLES=$RUNS/cbg-samples
+# Round K is drawn with seed K (the report samples seed 0) into cbg_samples K.
 CBG_GAMMAS=(1 3 5)
-SAMPLED=""
-for gamma in "${CBG_GAMMAS[@]}"; do SAMPLED+=" --sampled $CBG_SAMPLES/g$gamma.csv"; done
+cbg_samples() { [[ $1 == 1 ]] && echo "$RUNS/cbg-samples" || echo "$RUNS/cbg-samples-$1"; }
+sampled() {  # sampled ROUND...: the --sampled options of those rounds
+    local round gamma
+    for round in "$@"; do for gamma in "${CBG_GAMMAS[@]}"; do echo -n " --sampled $(cbg_samples "$round")/g$gamma.csv"; done; done
+}
 # Later stages, by run name: more steps from the exported weights of the stages before (--init-from).
 declare -A STAGES=(
     [qm9-smiles-mdlm-2]="--max-steps 15000 --lr 2e-3 --warmup-steps 200 --seed 1 --val-samples 128"
@@ -43,8 +47,16 @@ declare -A STAGES=(
     [qm9-selfies-mdlm-7]="--max-steps 30000 --lr 1e-3 --warmup-steps 200 --seed 7"
     # the SELFIES rings classifier (D-CBG with the default model), continued like the denoiser
     [rings-mask-selfies-2]="--preset compact --max-steps 10000 --lr 1e-3 --warmup-steps 200 --seed 1"
-    [rings-mask-selfies-3]="--preset compact --max-steps 6000 --lr 1e-3 --warmup-steps 200 --seed 2 --sampled-repeat 4$SAMPLED"
+    [rings-mask-selfies-3]="--preset compact --max-steps 6000 --lr 1e-3 --warmup-steps 200 --seed 2 --sampled-repeat 4$(sampled 1)"
 )
+# The shipped SELFIES rings classifier is a new run, not a stage: it starts from the default model's trunk
+# (--trunk-from) and trains on QM9, both rounds of D-CBG samples and perturbed copies of the data.
+# Rounds 1 and 2 were drawn with the classifier's second and third stages, which it replaced.
+declare -A OWN=(
+    [rings-mask-selfies-trunk]="--preset compact --max-steps 8000 --lr 5e-4 --warmup-steps 200 --seed 4 --val-every 1000 --trunk-from qm9-selfies-mdlm --sampled-repeat 4$(sampled 1 2) --perturbed 1"
+)
+# the rounds of samples a run trains on, drawn first if missing
+declare -A ROUNDS=([rings-mask-selfies-3]="1" [rings-mask-selfies-trunk]="1 2")
 
 run() {  # run NAME DEST COMMAND moldiff-arguments...: train (or resume) into $RUNS/NAME, export to DEST
     local name=$1 dest=$2 command=$3
@@ -58,11 +70,13 @@ run() {  # run NAME DEST COMMAND moldiff-arguments...: train (or resume) into $R
     "$MOLDIFF" export-model "$RUNS/$name" "$dest" --dtype float16 --force "${recommend[@]}"  # replaces the shipped model
 }
 
-guided_samples() {  # the --sampled files: 1,024 molecules per gamma, seed 1 (the report samples seed 0)
-    mkdir -p "$CBG_SAMPLES"
+guided_samples() {  # guided_samples ROUND: that round's --sampled files, 1,024 molecules per gamma
+    local dir
+    dir=$(cbg_samples "$1")
+    mkdir -p "$dir"
     for gamma in "${CBG_GAMMAS[@]}"; do  # drawn with the default model and rings classifier shipped at the time
-        [[ -f $CBG_SAMPLES/g$gamma.csv ]] || "$MOLDIFF" sample --model qm9-selfies-mdlm --guidance cbg --gamma "$gamma" \
-            --target rings -n 1024 --seed 1 --top-p 1 --sampler remdm-loop --steps 128 --out "$CBG_SAMPLES/g$gamma.csv"
+        [[ -f $dir/g$gamma.csv ]] || "$MOLDIFF" sample --model qm9-selfies-mdlm --guidance cbg --gamma "$gamma" \
+            --target rings -n 1024 --seed "$1" --top-p 1 --sampler remdm-loop --steps 128 --out "$dir/g$gamma.csv"
     done
 }
 
@@ -82,18 +96,22 @@ for target in rings qed; do
     JOBS[$target-mask-selfies]="guidance/$target/mask-selfies train-classifier --target $target --process mask --representation selfies"
     ORDER+=("$target-mask-selfies")
 done
-ORDER+=(rings-mask-selfies-2 rings-mask-selfies-3)
+ORDER+=(rings-mask-selfies-2 rings-mask-selfies-3 rings-mask-selfies-trunk)
 for name in "${!STAGES[@]}"; do  # a stage trains its base run's job, warm-started from where that job exports
     base=${JOBS[${name%-*}]}
     JOBS[$name]="$base --init-from ${base%% *}"
 done
+JOBS[rings-mask-selfies-trunk]=${JOBS[rings-mask-selfies]}
 
 for name in "${@:-${ORDER[@]}}"; do
     [[ -v JOBS[$name] ]] || { echo "unknown run '$name': choose from ${ORDER[*]}" >&2; exit 2; }
     read -r -a job <<<"${JOBS[$name]}"
-    if [[ -v STAGES[$name] ]]; then
+    for round in ${ROUNDS[$name]:-}; do guided_samples "$round"; done
+    if [[ -v OWN[$name] ]]; then
+        read -r -a own <<<"${OWN[$name]}"
+        run "$name" "${job[@]}" "${own[@]}"
+    elif [[ -v STAGES[$name] ]]; then
         read -r -a stage <<<"${STAGES[$name]}"
-        [[ ${STAGES[$name]} == *--sampled* ]] && guided_samples
         [[ ${job[1]} == train ]] && stage=(--targets rings,qed --preset "$PRESET" "${stage[@]}")
         run "$name" "${job[@]}" "${stage[@]}"
     elif [[ ${job[1]} == train ]]; then

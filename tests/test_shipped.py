@@ -114,6 +114,8 @@ def test_model_card_agrees_with_the_files(folder):
         assert f"`{sampled['sha256'][:16]}…`): {sampled['molecules']:,} molecules x {sampled['repeat']}" in field["Sampled"]
     if "perturbed" in config["data"]:  # ... and on perturbed copies of the data
         assert f"on {config['data']['perturbed']['molecules']:,} copies" in field["Perturbed"]
+    if config["training"]["config"].get("trunk_from"):  # ... and started from a denoiser's trunk
+        assert f"from the denoiser `{config['training']['config']['trunk_from']}`" in field["Trunk"]
     steps = int(re.match(r"([\d,]+) steps", field["Training"]).group(1).replace(",", ""))
     assert steps == config["training"]["steps"]
     for key, value in config["validation"].items():

@@ -64,6 +64,9 @@ def test_trunk_from_trains_a_classifier_from_the_denoiser_and_records_it(molecul
     assert not all(torch.allclose(cold[k], denoiser[k], atol=1e-3) for k in blocks)
     training = moldiff.load("c").config["training"]
     assert "--trunk-from denoiser" in training["command"] and training["steps"] == 3  # its own steps only
+    from moldiff.modelcard import render_card
+
+    assert "| Trunk | token embedding and transformer blocks started from the denoiser `denoiser`" in render_card("c", "c")
 
 
 def test_trunk_from_errors_are_one_line(molecules, run_cli):
