@@ -59,7 +59,6 @@ from .networks import NetworkConfig, Transformer
 from .oracles import score_persistent
 from .parallel import available_cpus, parallel_map
 from .perturbation import perturbed_molecules
-from .trunk import transfer_trunk
 from .processes import (
     Support,
     antithetic_times,
@@ -75,6 +74,7 @@ from .processes import (
 from .targets import Target, parse_targets
 from .tokenizers import BOS_ID, MASK_ID, Tokenizer, tokenizer_class
 from .trainconfig import LEGACY_VALUES, RESUMABLE_CHANGES, TRAIN_CONFIG_FILE, TrainConfig
+from .trunk import transfer_trunk
 
 log = logging.getLogger("moldiff")
 #: Fewer validation molecules than this give no validation metrics (one noise draw per molecule is no estimate).
