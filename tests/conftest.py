@@ -56,6 +56,16 @@ def moldiff_cache(tmp_path: Path) -> Path:
     return tmp_path / ".moldiff-cache"
 
 
+@pytest.fixture
+def molecules(tmp_path: Path) -> Path:
+    """A molecule file of the first 64 QM9 training molecules (small training runs)."""
+    from moldiff.data import load_split
+
+    path = tmp_path / "mols.smi"
+    path.write_text("\n".join(load_split("qm9", "train")[:64]) + "\n")
+    return path
+
+
 @pytest.fixture(scope="session")
 def tiny_selfies_mdlm(tmp_path_factory) -> Path:
     """A tiny SELFIES MDLM with a rings label, trained briefly: almost every sample is a valid, novel

@@ -52,10 +52,8 @@ def test_kept_copies_are_the_valid_molecules_they_decode_to(tokenizer_class):
         assert perturbed.n_invalid > 50
 
 
-def test_perturbed_copies_join_the_training_split_labelled_by_what_they_decode_to(tmp_path):
-    data_file = tmp_path / "mols.smi"
-    data_file.write_text("\n".join(load_split("qm9", "train")[:64]) + "\n")
-    settings = dict(kind="classifier", process="mask", out="run", preset="tiny", data=str(data_file), targets=["rings"],
+def test_perturbed_copies_join_the_training_split_labelled_by_what_they_decode_to(molecules):
+    settings = dict(kind="classifier", process="mask", out="run", preset="tiny", data=str(molecules), targets=["rings"],
                     representation="selfies")
     plain = prepare_training_data(TrainConfig(**settings), progress=False)
     config = TrainConfig(**settings, perturbed=2)

@@ -30,13 +30,6 @@ from moldiff.training import (
 CASES = [("mdlm", None), ("udlm", None), ("ar", None), ("classifier", "mask"), ("classifier", "uniform"), ("classifier", "prefix")]
 
 
-@pytest.fixture
-def molecules(tmp_path: Path) -> Path:
-    path = tmp_path / "mols.smi"
-    path.write_text("\n".join(load_split("qm9", "train")[:64]) + "\n")
-    return path
-
-
 def _config(molecules: Path, kind: str, process: str | None, out: str, **overrides) -> TrainConfig:
     settings = dict(
         kind=kind, process=process, out=out, preset="tiny", data=str(molecules), targets=["rings"],

@@ -8,20 +8,12 @@ import pytest
 import torch
 
 import moldiff
-from moldiff.data import load_split
 from moldiff.errors import MoldiffError
 from moldiff.trainconfig import TrainConfig
 from moldiff.training import network_config, prepare_training_data, train
 from moldiff.trunk import TRUNK_MODULES, transfer_trunk
 
 PROCESS_OF = {"mdlm": "mask", "udlm": "uniform"}
-
-
-@pytest.fixture
-def molecules(tmp_path: Path) -> Path:
-    path = tmp_path / "mols.smi"
-    path.write_text("\n".join(load_split("qm9", "train")[:64]) + "\n")
-    return path
 
 
 def _config(molecules: Path, kind: str, out: str, **overrides) -> TrainConfig:
