@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import argparse
 
-from moldiff.assets import DEFAULT_MODEL
-from moldiff.modelfile import load
-from moldiff.sampling import sample
+from moldiff.core.assets import DEFAULT_MODEL
+from moldiff.pipeline.model import load
+from moldiff.pipeline.sampling import sample
 
 
 def main() -> None:

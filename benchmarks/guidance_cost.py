@@ -17,9 +17,9 @@ import argparse
 
 import torch
 
-from moldiff.assets import DEFAULT_MODEL
-from moldiff.modelfile import load
-from moldiff.sampling import sample
+from moldiff.core.assets import DEFAULT_MODEL
+from moldiff.pipeline.model import load
+from moldiff.pipeline.sampling import sample
 
 
 def main() -> None:

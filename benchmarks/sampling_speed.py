@@ -16,10 +16,11 @@ import tempfile
 
 import torch
 
-from moldiff.data import dataset_tokenizer
-from moldiff.modelfile import load, save_model
-from moldiff.networks import NetworkConfig, Transformer
-from moldiff.sampling import sample
+from moldiff.chemistry.data import dataset_tokenizer
+from moldiff.diffusion.networks import NetworkConfig, Transformer
+from moldiff.pipeline.model import load
+from moldiff.pipeline.sampling import sample
+from moldiff.store.modelfile import save_model
 
 SAMPLERS = ("mdlm", "remdm-cap", "remdm-rescale", "remdm-conf", "remdm-loop")
 

@@ -13,8 +13,8 @@ import time
 
 import torch
 
-from moldiff.data import dataset_tokenizer, load_split
-from moldiff.training import MDLMModule, TrainConfig, network_config
+from moldiff.chemistry.data import dataset_tokenizer, load_split
+from moldiff.training.train import MDLMModule, TrainConfig, network_config
 
 
 def measure(preset: str, steps: int, batch_size: int, device: str) -> dict[str, float]:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 
 import moldiff
-from moldiff.io import write_table
+from moldiff.chemistry.molfiles import write_table
 
 
 def main() -> None:

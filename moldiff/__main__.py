@@ -1,5 +1,5 @@
 """``python -m moldiff`` runs the command line."""
 
-from .cli import main
+from moldiff.cli import main
 
 main()

@@ -21,13 +21,14 @@ import torch
 import torch.nn.functional as F
 from torchmetrics.functional.classification import binary_auroc
 
-from moldiff.assets import list_assets
-from moldiff.data import load_sampled, load_split
-from moldiff.errors import MoldiffError
-from moldiff.modelfile import CONFIG_FILE, LoadedModel, load
-from moldiff.oracles import score_persistent
-from moldiff.processes import Support, mask_forward, uniform_forward
-from moldiff.tokenizers import MASK_ID
+from moldiff.chemistry.data import load_sampled, load_split
+from moldiff.chemistry.oracles import score_persistent
+from moldiff.chemistry.tokenizers import MASK_ID
+from moldiff.core.assets import list_assets
+from moldiff.core.errors import MoldiffError
+from moldiff.diffusion.processes import Support, mask_forward, uniform_forward
+from moldiff.pipeline.model import LoadedModel, load
+from moldiff.store.modelfile import CONFIG_FILE
 
 
 def shipped_classifiers() -> list[str]:

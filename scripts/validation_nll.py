@@ -18,11 +18,11 @@ import argparse
 import pandas as pd
 import torch
 
-from moldiff.data import load_split
-from moldiff.errors import MoldiffError
-from moldiff.modelfile import LoadedModel, load
-from moldiff.trainconfig import TrainConfig
-from moldiff.training import MODULES, VALIDATION_STREAM, step_seed
+from moldiff.chemistry.data import load_split
+from moldiff.core.errors import MoldiffError
+from moldiff.pipeline.model import LoadedModel, load
+from moldiff.training.config import TrainConfig
+from moldiff.training.train import MODULES, VALIDATION_STREAM, step_seed
 
 
 def validation_nll(model: LoadedModel, molecules: int, draws: int, batch_size: int = 256) -> dict[str, object]:

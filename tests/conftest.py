@@ -59,7 +59,7 @@ def moldiff_cache(tmp_path: Path) -> Path:
 @pytest.fixture
 def molecules(tmp_path: Path) -> Path:
     """A molecule file of the first 64 QM9 training molecules (small training runs)."""
-    from moldiff.data import load_split
+    from moldiff.chemistry.data import load_split
 
     path = tmp_path / "mols.smi"
     path.write_text("\n".join(load_split("qm9", "train")[:64]) + "\n")
@@ -70,9 +70,9 @@ def molecules(tmp_path: Path) -> Path:
 def tiny_selfies_mdlm(tmp_path_factory) -> Path:
     """A tiny SELFIES MDLM with a rings label, trained briefly: almost every sample is a valid, novel
     molecule, and sampling is fast (filtered generation and frontier sweeps)."""
-    from moldiff.data import load_split
-    from moldiff.trainconfig import TrainConfig
-    from moldiff.training import train
+    from moldiff.chemistry.data import load_split
+    from moldiff.training.config import TrainConfig
+    from moldiff.training.train import train
 
     root = tmp_path_factory.mktemp("tiny-selfies")
     data = root / "mols.smi"

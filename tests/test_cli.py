@@ -14,10 +14,10 @@ import pytest
 from rdkit import Chem
 
 import moldiff
+from moldiff.chemistry.data import dataset_info, load_split
+from moldiff.chemistry.oracles import ORACLES, get_oracle
+from moldiff.chemistry.targets import load_target, read_target
 from moldiff.cli import cli
-from moldiff.data import dataset_info, load_split
-from moldiff.oracles import ORACLES, get_oracle
-from moldiff.targets import load_target, read_target
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -222,7 +222,7 @@ def test_target_create_below_with_out(run_cli, tmp_path: Path):
     values = moldiff.score(load_split("qm9", "valid"), "logp", progress=False)["logp"].to_numpy()
     assert target.threshold == float(np.percentile(values, 10))
     assert target.computed["percentile"] == 10.0
-    assert target.computed["data_sha256"] == moldiff.data.data_hash("qm9")
+    assert target.computed["data_sha256"] == moldiff.chemistry.data.data_hash("qm9")
     assert load_target(str(out)) == target
 
 

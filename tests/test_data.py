@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 from rdkit import Chem
 
-from moldiff.data import (
+from moldiff.chemistry.data import (
     SPLIT_FRACTIONS,
     SPLITS,
     data_hash,
@@ -25,8 +25,8 @@ from moldiff.data import (
     prepare_dataset,
     split_molecules,
 )
-from moldiff.errors import MoldiffError
-from moldiff.io import INPUT_FORMATS
+from moldiff.chemistry.molfiles import INPUT_FORMATS
+from moldiff.core.errors import MoldiffError
 
 REPO = Path(__file__).resolve().parents[1]
 QM9 = REPO / "moldiff" / "resources" / "qm9"

@@ -9,9 +9,9 @@ import pandas as pd
 import pytest
 
 import moldiff
-from moldiff import sweeps
-from moldiff.errors import MoldiffError
-from moldiff.sweeps import Point, pareto
+from moldiff.core.errors import MoldiffError
+from moldiff.pipeline import frontier as sweeps
+from moldiff.pipeline.frontier import Point, pareto
 
 
 @pytest.fixture
@@ -106,7 +106,7 @@ def test_cli_frontier_bad_input(tiny, run_cli, args, message):
 
 
 def test_preset_points_carry_the_presets_sampler_settings_and_only_its_guidance():
-    from moldiff.sweeps import product_points
+    from moldiff.pipeline.frontier import product_points
 
     points = product_points(["qm9-smiles-mdlm"], guidance=["cfg", "cbg"], gammas=[1.0, 2.0], presets=["paper-rings-cbg"])
     assert [(p.guidance, p.gamma, p.sampler) for p in points] == [("cbg", 1.0, "remdm-rescale"), ("cbg", 2.0, "remdm-rescale")]

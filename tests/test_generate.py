@@ -12,9 +12,9 @@ import pandas as pd
 import pytest
 
 import moldiff
-from moldiff.data import load_split
-from moldiff.errors import MoldiffError
-from moldiff.generate import parse_where
+from moldiff.chemistry.data import load_split
+from moldiff.core.errors import MoldiffError
+from moldiff.pipeline.generate import parse_where
 
 
 @pytest.fixture
@@ -95,7 +95,7 @@ def test_seed_none_draws_and_reports_a_seed_and_bad_seed_is_clear(tiny):
 
 def test_load_is_listed_and_sample_has_an_explicit_signature():
     assert "load" in dir(moldiff) and "frontier" in dir(moldiff)
-    parameters = inspect.signature(moldiff.modelfile.LoadedModel.sample).parameters
+    parameters = inspect.signature(moldiff.pipeline.model.LoadedModel.sample).parameters
     assert not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values())
     assert {"keep", "where", "max_samples", "steps", "top_p", "guidance", "seed"} <= set(parameters)
 

@@ -17,17 +17,12 @@ from toys import (
     parity_label,
 )
 
-from moldiff.errors import MoldiffError
-from moldiff.guidance import (
-    CBGDenoiser,
-    CFGDenoiser,
-    FudgeDenoiser,
-    check_guidance,
-    mix_log,
-    substitution_log_probs,
-    taylor_log_probs,
-)
-from moldiff.samplers import SamplerOptions, run_sampler
+from moldiff.core.errors import MoldiffError
+from moldiff.diffusion.samplers import SamplerOptions, run_sampler
+from moldiff.guidance.base import check_guidance, mix_log
+from moldiff.guidance.cbg import CBGDenoiser, substitution_log_probs, taylor_log_probs
+from moldiff.guidance.cfg import CFGDenoiser
+from moldiff.guidance.fudge import FudgeDenoiser
 
 N_SAMPLES = 50_000
 TV_THRESHOLD = 0.03

@@ -10,14 +10,14 @@ import json
 from pathlib import Path
 
 import pandas as pd
-from rdkit import Chem
 import pytest
+from rdkit import Chem
 
 import moldiff
-from moldiff.data import load_split
-from moldiff.errors import MoldiffError
-from moldiff.trainconfig import TrainConfig
-from moldiff.training import train
+from moldiff.chemistry.data import load_split
+from moldiff.core.errors import MoldiffError
+from moldiff.training.config import TrainConfig
+from moldiff.training.train import train
 
 FEW = dict(preset="tiny", max_steps=3, batch_size=16, warmup_steps=1, val_every=3, checkpoint_every=3)
 
@@ -454,7 +454,7 @@ def test_11_progress_lines_without_a_terminal_and_one_log_directory_per_run(trai
 def test_11_terminal_progress_bar_counts_steps_toward_max_steps_not_epochs(trained):
     from types import SimpleNamespace
 
-    from moldiff.training import StepProgressBar
+    from moldiff.training.train import StepProgressBar
 
     bar = StepProgressBar()
     bar._trainer = SimpleNamespace(max_steps=1234, max_epochs=-1)

@@ -12,16 +12,9 @@ import pandas as pd
 import pytest
 from rdkit import Chem
 
-from moldiff.errors import MoldiffError
-from moldiff.io import (
-    TABLE_FORMATS,
-    atomic_write,
-    check_writable,
-    file_format,
-    read_molecule_file,
-    write_json,
-    write_table,
-)
+from moldiff.chemistry.molfiles import TABLE_FORMATS, check_writable, file_format, read_molecule_file, write_table
+from moldiff.core.errors import MoldiffError
+from moldiff.core.files import atomic_write, write_json
 
 
 @pytest.fixture

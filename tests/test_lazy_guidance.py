@@ -16,10 +16,10 @@ import torch
 from test_guidance import toy, y  # noqa: F401  (the same toy and label fixtures)
 from toys import ExactMasked, ExactNoisyClassifier
 
-from moldiff.guidance import CBGDenoiser, substitution_log_probs
-from moldiff.processes import get_schedule
-from moldiff.samplers import MaskedPredictor, SamplerOptions, masked_step, masked_step_plan, run_sampler
-from moldiff.streams import MoleculeStreams
+from moldiff.diffusion.processes import get_schedule
+from moldiff.diffusion.samplers import MaskedPredictor, SamplerOptions, masked_step, masked_step_plan, run_sampler
+from moldiff.diffusion.streams import MoleculeStreams
+from moldiff.guidance.cbg import CBGDenoiser, substitution_log_probs
 
 N_SAMPLES = 50_000
 TV_THRESHOLD = 0.03
@@ -176,7 +176,7 @@ def test_top_k_scores_only_k_candidates_and_k_equal_n_is_exact(toy, y):
 
 @pytest.mark.parametrize("rounds", [1, 8])
 def test_rejection_draw_has_the_law_of_the_tilted_prediction(toy, y, rounds):
-    from moldiff.samplers import gumbel_argmax
+    from moldiff.diffusion.samplers import gumbel_argmax
 
     z = torch.tensor([[toy.k, 1, toy.k]]).expand(100_000, -1)
     rows = torch.arange(len(z))

@@ -11,16 +11,10 @@ import pytest
 from rdkit import Chem
 from rdkit.Chem import QED, rdMolDescriptors
 
-import moldiff.fcd as fcd_module
-from moldiff.data import load_split
-from moldiff.metrics import (
-    Reference,
-    evaluate,
-    load_reference,
-    metrics_table,
-    property_statistics,
-)
-from moldiff.targets import Target, parse_targets
+import moldiff.chemistry.fcd as fcd_module
+from moldiff.chemistry.data import load_split
+from moldiff.chemistry.metrics import Reference, evaluate, load_reference, metrics_table, property_statistics
+from moldiff.chemistry.targets import Target, parse_targets
 
 GENERATED = ["CCO", "OCC", "C1CC", "", None, "c1ccccc1", "CCN"]
 REFERENCE = Reference("x", frozenset({"CCO"}))

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from moldiff.errors import MoldiffError
-from moldiff.networks import PRESETS, NetworkConfig, Transformer
+from moldiff.core.errors import MoldiffError
+from moldiff.diffusion.networks import PRESETS, NetworkConfig, Transformer
 
 VOCAB, LENGTH = 12, 10
 

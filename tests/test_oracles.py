@@ -14,18 +14,11 @@ from rdkit.Chem import QED, Crippen, Descriptors, rdMolDescriptors
 from rdkit.Contrib.SA_Score import sascorer
 
 import moldiff
-import moldiff.oracles as oracles_module
-from moldiff.data import load_split
-from moldiff.errors import MoldiffError
-from moldiff.oracles import (
-    ORACLES,
-    clear_cache,
-    get_oracle,
-    parse_oracles,
-    register_oracle,
-    score,
-)
-from moldiff.parallel import MIN_PARALLEL_ITEMS, parallel_map
+import moldiff.chemistry.oracles as oracles_module
+from moldiff.chemistry.data import load_split
+from moldiff.chemistry.oracles import ORACLES, clear_cache, get_oracle, parse_oracles, register_oracle, score
+from moldiff.core.errors import MoldiffError
+from moldiff.core.parallel import MIN_PARALLEL_ITEMS, parallel_map
 
 INVALID = [None, "", "xyz", "C1CC"]
 VALID = ["CCO", "c1ccccc1", "c1ccc2ccccc2c1", "CC(=O)Nc1ccc(O)cc1", "[NH3+]CC(=O)[O-]", "C1CC1C#N"]

@@ -4,14 +4,14 @@ import numpy as np
 import pytest
 import torch
 
-from moldiff.chem import canonical_smiles
-from moldiff.data import load_split
-from moldiff.errors import MoldiffError
-from moldiff.oracles import score
-from moldiff.perturbation import MAX_CHANGES, perturb, perturbed_molecules, token_frequencies
-from moldiff.tokenizers import BOS_ID, EOS_ID, PAD_ID, SelfiesTokenizer, SmilesTokenizer
-from moldiff.trainconfig import TrainConfig
-from moldiff.training import prepare_training_data
+from moldiff.chemistry.data import load_split
+from moldiff.chemistry.molecules import canonical_smiles
+from moldiff.chemistry.oracles import score
+from moldiff.chemistry.tokenizers import BOS_ID, EOS_ID, PAD_ID, SelfiesTokenizer, SmilesTokenizer
+from moldiff.core.errors import MoldiffError
+from moldiff.training.config import TrainConfig
+from moldiff.training.perturbation import MAX_CHANGES, perturb, perturbed_molecules, token_frequencies
+from moldiff.training.train import prepare_training_data
 
 
 def _ids(tokenizer_class, n: int = 200) -> tuple[np.ndarray, object]:

@@ -6,7 +6,7 @@ import math
 
 import torch
 
-from moldiff.processes import (
+from moldiff.diffusion.processes import (
     T_MIN,
     Support,
     antithetic_times,

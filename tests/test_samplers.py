@@ -6,9 +6,9 @@ import pytest
 import torch
 from toys import ExactAutoregressive, ExactMasked, ExactUniform, Toy
 
-from moldiff.errors import MoldiffError
-from moldiff.processes import get_schedule
-from moldiff.samplers import (
+from moldiff.core.errors import MoldiffError
+from moldiff.diffusion.processes import get_schedule
+from moldiff.diffusion.samplers import (
     DEFAULT_ETA,
     SamplerOptions,
     gumbel_argmax,
@@ -17,7 +17,7 @@ from moldiff.samplers import (
     run_sampler,
     shape_probs,
 )
-from moldiff.streams import MoleculeStreams
+from moldiff.diffusion.streams import MoleculeStreams
 
 N_SAMPLES = 50_000
 TV_THRESHOLD = 0.03  # the sampling noise floor at 50,000 samples over 64 states is about 0.015

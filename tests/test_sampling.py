@@ -8,10 +8,10 @@ import pandas as pd
 import pytest
 
 import moldiff
-from moldiff.data import load_split
-from moldiff.errors import MoldiffError
-from moldiff.trainconfig import TrainConfig
-from moldiff.training import train
+from moldiff.chemistry.data import load_split
+from moldiff.core.errors import MoldiffError
+from moldiff.training.config import TrainConfig
+from moldiff.training.train import train
 
 
 @pytest.fixture(scope="module")
@@ -144,7 +144,7 @@ def test_cli_guided_sample_reports_the_target(models, run_cli):
 
 
 def test_presets_hold_the_paper_settings():
-    from moldiff.presets import PRESETS
+    from moldiff.guidance.presets import PRESETS
 
     assert {name: (p.guidance, p.target, p.sampler) for name, p in PRESETS.items()} == {
         "paper-rings-cfg": ("cfg", "rings", dict(sampler="remdm-rescale", eta=0.9, confidence=True, loop_window=True, t_on=0.25, t_off=0.125)),

@@ -10,10 +10,11 @@ from pathlib import Path
 import pytest
 
 import moldiff
-from moldiff.assets import DEFAULT_MODEL
-from moldiff.data import data_hash
-from moldiff.modelfile import CONFIG_FILE, WEIGHTS_FILE, LoadedModel, read_config
-from moldiff.targets import load_target
+from moldiff.chemistry.data import data_hash
+from moldiff.chemistry.targets import load_target
+from moldiff.core.assets import DEFAULT_MODEL
+from moldiff.pipeline.model import LoadedModel
+from moldiff.store.modelfile import CONFIG_FILE, WEIGHTS_FILE, read_config
 
 REPO = Path(__file__).resolve().parents[1]
 MODELS = {"qm9-smiles-mdlm": ("mdlm", "smiles"), "qm9-smiles-udlm": ("udlm", "smiles"),
@@ -135,3 +136,18 @@ def test_default_model_samples_with_its_recommended_settings_unless_overridden(l
     used = model.sample(4, steps=4, progress=False).options
     assert (used.sampler, used.top_p) == (recommended["sampler"], recommended["top_p"]) == ("remdm-loop", 0.9)
     assert model.sample(4, steps=4, top_p=1.0, progress=False).options.top_p == 1.0
+
+
+#: Seed-0 molecules of the default model (recommended settings), as sampled before the package moved
+#: into layers (flat layout, commit 0d0d600): the same seed must keep giving the same molecules.
+PINNED_UNGUIDED = ["CCOCC(=O)C(C)O", "N#CC12CC(O)C(C1)C2", "CC1(O)C2CC(=O)OC21", "CC1OCC=CC1O", "CCOC1(C)COC1=N",
+                   "C1CN2C1C1CC12", "C1CC23COC2CC1C3", "CC1CC2COC(C1)O2"]
+#: ... and the first molecules of `make demo` (D-CFG, gamma 2, toward rings).
+PINNED_DEMO = ["OC1CC2OC3C1OC23", "C1=C2C3CNC2CC1C3", "CC1C2C3C4C2C3C14C", "CC1CC2C3C4C2N1C34", "C1C2CC3C4C1C(O2)C34"]
+
+
+def test_seed_zero_gives_the_pinned_molecules(loaded):
+    model = loaded[DEFAULT_MODEL]
+    assert model.sample(len(PINNED_UNGUIDED), seed=0, progress=False).to_dataframe()["smiles"].tolist() == PINNED_UNGUIDED
+    demo = model.sample(len(PINNED_DEMO), seed=0, guidance="cfg", gamma=2, target="rings", progress=False)
+    assert demo.to_dataframe()["smiles"].tolist() == PINNED_DEMO

@@ -10,9 +10,8 @@ import numpy as np
 import pytest
 
 import moldiff
-from moldiff.data import data_hash, load_split
-from moldiff.errors import MoldiffError
-from moldiff.targets import (
+from moldiff.chemistry.data import data_hash, load_split
+from moldiff.chemistry.targets import (
     Target,
     available_targets,
     default_percentile,
@@ -21,6 +20,7 @@ from moldiff.targets import (
     read_target,
     threshold_from_data,
 )
+from moldiff.core.errors import MoldiffError
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -11,11 +11,9 @@ import numpy as np
 import pytest
 import selfies as sf
 
-from moldiff.chem import canonicalise_all
-from moldiff.data import dataset_info, dataset_tokenizer, load_split
-from moldiff.errors import MoldiffError, TokenizerError
-from moldiff.parallel import parallel_map
-from moldiff.tokenizers import (
+from moldiff.chemistry.data import dataset_info, dataset_tokenizer, load_split
+from moldiff.chemistry.molecules import canonicalise_all
+from moldiff.chemistry.tokenizers import (
     BOS_ID,
     EOS_ID,
     MASK_ID,
@@ -26,6 +24,8 @@ from moldiff.tokenizers import (
     Tokenizer,
     load_tokenizer,
 )
+from moldiff.core.errors import MoldiffError, TokenizerError
+from moldiff.core.parallel import parallel_map
 
 
 @pytest.fixture(scope="module")

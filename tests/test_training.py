@@ -14,10 +14,10 @@ import torch
 from safetensors.torch import load_file
 
 import moldiff
-from moldiff.data import load_split
-from moldiff.errors import MoldiffError
-from moldiff.modelfile import CONFIG_FILE, WEIGHTS_FILE
-from moldiff.training import (
+from moldiff.chemistry.data import load_split
+from moldiff.core.errors import MoldiffError
+from moldiff.store.modelfile import CONFIG_FILE, WEIGHTS_FILE
+from moldiff.training.train import (
     MODULES,
     StepBatchSampler,
     TrainConfig,
@@ -311,7 +311,7 @@ def test_warm_start_continues_the_weights_and_records_every_stage(molecules):
     stages = moldiff.load("third").config["training"]["stages"]
     assert [s["steps"] for s in stages] == [6, 3, 3] and stages[2]["init_from"] == "warm"
     assert all(torch.allclose(source[k], v, atol=1e-8) for k, v in _weights("third").items())
-    from moldiff.modelcard import render_card
+    from moldiff.store.modelcard import render_card
 
     card = render_card("third", "third")
     assert "12 steps in 3 stages" in card
@@ -352,7 +352,7 @@ def test_all_label_dropout_nulls_whole_rows_and_leaves_old_runs_replayable(molec
 
 
 def test_cross_entropy_weighting_is_the_elbo_without_its_time_weight(molecules):
-    from moldiff.processes import get_schedule, masked_cross_entropy, mdlm_loss
+    from moldiff.diffusion.processes import get_schedule, masked_cross_entropy, mdlm_loss
 
     schedule = get_schedule("loglinear")
     generator = torch.Generator().manual_seed(0)
@@ -369,7 +369,7 @@ def test_cross_entropy_weighting_is_the_elbo_without_its_time_weight(molecules):
 
 
 def test_randomized_smiles_add_other_atom_orders_of_the_same_molecules(molecules):
-    from moldiff.chem import canonical_smiles
+    from moldiff.chemistry.molecules import canonical_smiles
 
     plain = prepare_training_data(_config(molecules, "mdlm", None, "run"), progress=False)
     augmented = prepare_training_data(_config(molecules, "mdlm", None, "run", randomized_smiles=2), progress=False)
@@ -428,7 +428,7 @@ def test_validation_noise_is_the_same_in_every_run_whatever_its_seed(molecules):
 
 
 def test_sampled_molecules_join_the_training_split_as_sampled_with_oracle_labels(molecules, tmp_path):
-    from moldiff.data import load_sampled
+    from moldiff.chemistry.data import load_sampled
 
     sampled = tmp_path / "cbg.csv"  # the columns of `moldiff sample --out FILE.csv` that matter
     sampled.write_text("raw,valid,smiles,rings\n"

@@ -8,10 +8,10 @@ import pytest
 import torch
 
 import moldiff
-from moldiff.errors import MoldiffError
-from moldiff.trainconfig import TrainConfig
-from moldiff.training import network_config, prepare_training_data, train
-from moldiff.trunk import TRUNK_MODULES, transfer_trunk
+from moldiff.core.errors import MoldiffError
+from moldiff.training.config import TrainConfig
+from moldiff.training.train import network_config, prepare_training_data, train
+from moldiff.training.trunk import TRUNK_MODULES, transfer_trunk
 
 PROCESS_OF = {"mdlm": "mask", "udlm": "uniform"}
 
@@ -31,7 +31,7 @@ def test_the_classifier_starts_with_the_denoisers_trunk_and_unconditional_condit
     config = _config(molecules, "classifier", "c", process=PROCESS_OF[kind])
     data = prepare_training_data(config, progress=False)
     torch.manual_seed(0)
-    classifier = moldiff.networks.Transformer(network_config(config, data.tokenizer, 1))
+    classifier = moldiff.diffusion.networks.Transformer(network_config(config, data.tokenizer, 1))
     fresh_head = classifier.out.weight.clone()
     transfer_trunk(classifier, PROCESS_OF[kind], "denoiser", data.tokenizer)
 
@@ -56,7 +56,7 @@ def test_trunk_from_trains_a_classifier_from_the_denoiser_and_records_it(molecul
     assert not all(torch.allclose(cold[k], denoiser[k], atol=1e-3) for k in blocks)
     training = moldiff.load("c").config["training"]
     assert "--trunk-from denoiser" in training["command"] and training["steps"] == 3  # its own steps only
-    from moldiff.modelcard import render_card
+    from moldiff.store.modelcard import render_card
 
     assert "| Trunk | token embedding and transformer blocks started from the denoiser `denoiser`" in render_card("c", "c")
 

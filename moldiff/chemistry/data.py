@@ -1,0 +1,319 @@
+"""Molecule data sets: the packaged QM9 and any user file, canonicalised and split.
+
+QM9 ships inside the package (``moldiff/resources/qm9``):
+
+- ``qm9_smiles.txt.gz``: the 133,885 source SMILES exactly as given (sha256 of the uncompressed
+  text in ``qm9.json`` and ``SOURCE.md``);
+- ``qm9.csv.gz``: the prepared data set, columns ``smiles`` (RDKit canonical SMILES, unique) and
+  ``split``; its sha256 (of the uncompressed text) is the *data hash* recorded by targets and models;
+- ``qm9.json``: provenance, counts, split sizes and hashes;
+- ``qm9.smiles.json``, ``qm9.selfies.json``: the tokenizer vocabularies of all its molecules.
+
+:func:`prepare_dataset` rebuilds the prepared file from the source: canonicalise, drop invalid
+strings and duplicates, sort, then split with a seeded permutation (90/5/5 train/valid/test).
+
+Data set *specs* name molecules anywhere a file is accepted: ``qm9`` (all splits), ``qm9:train``,
+``qm9:valid``, ``qm9:test``, or a path to a molecule file (see :mod:`moldiff.chemistry.molfiles`).
+
+:func:`load_sampled` reads a sampler's output (``moldiff sample --out FILE.csv``) as the tokens it
+wrote, which guidance classifiers are scored and trained on.
+"""
+
+from __future__ import annotations
+
+import functools
+import gzip
+import io
+import json
+import logging
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import rdkit
+
+from moldiff.chemistry.molecules import canonicalise_all
+from moldiff.chemistry.molfiles import read_molecule_file
+from moldiff.chemistry.tokenizers import (
+    TOKENIZERS,
+    Tokenizer,
+    load_tokenizer,
+    tokenizer_class,
+)
+from moldiff.core.errors import MoldiffError, TokenizerError
+from moldiff.core.files import atomic_write, sha256_text, write_json
+from moldiff.core.parallel import parallel_map
+
+log = logging.getLogger("moldiff")
+
+SPLITS = ("train", "valid", "test")
+SPLIT_FRACTIONS = (0.90, 0.05, 0.05)
+SPLIT_SEED = 20240917
+BUILTIN_DATASETS = ("qm9",)
+MAX_LISTED_LINES = 5
+
+
+def _resource_dir(name: str) -> Path:
+    return Path(str(resources.files("moldiff") / "resources" / name))
+
+
+@functools.cache
+def dataset_info(name: str = "qm9") -> dict[str, Any]:
+    """Provenance, counts, split sizes and hashes of a packaged data set."""
+    _check_builtin(name)
+    return json.loads((_resource_dir(name) / f"{name}.json").read_text(encoding="utf-8"))
+
+
+@functools.cache
+def _prepared_table(name: str) -> pd.DataFrame:
+    _check_builtin(name)
+    with gzip.open(_resource_dir(name) / f"{name}.csv.gz", "rt", encoding="utf-8") as handle:
+        return pd.read_csv(handle, dtype=str, keep_default_na=False)
+
+
+def _check_builtin(name: str) -> None:
+    if name not in BUILTIN_DATASETS:
+        raise MoldiffError(f"unknown data set '{name}': packaged data sets are {', '.join(BUILTIN_DATASETS)}")
+
+
+def load_split(name: str = "qm9", split: str | None = None) -> list[str]:
+    """Canonical SMILES of a packaged data set, of one split or (``split=None``) of all."""
+    table = _prepared_table(name)
+    if split is None:
+        return table["smiles"].tolist()
+    if split not in SPLITS:
+        raise MoldiffError(f"unknown split '{split}' of {name}: choose one of {', '.join(SPLITS)}")
+    return table.loc[table["split"] == split, "smiles"].tolist()
+
+
+def data_hash(name: str = "qm9") -> str:
+    """sha256 of the prepared data set's text: identifies exactly which molecules and split were used."""
+    return dataset_info(name)["data_sha256"]
+
+
+def parse_spec(spec: str) -> tuple[str, str | None] | None:
+    """``('qm9', 'test')`` for ``'qm9:test'``, ``('qm9', None)`` for ``'qm9'``, ``None`` for a path."""
+    name, _, split = spec.partition(":")
+    if name not in BUILTIN_DATASETS or Path(spec).exists():
+        return None
+    return name, split or None
+
+
+def read_spec(spec: str, keep_blank: bool = False) -> pd.DataFrame:
+    """Rows of a data set spec as a DataFrame with a ``smiles`` column, unvalidated for files
+    (``keep_blank``: see :func:`moldiff.chemistry.molfiles.read_molecule_file`)."""
+    parsed = parse_spec(spec)
+    if parsed is None:
+        return read_molecule_file(spec, keep_blank)
+    smiles = load_split(*parsed)
+    return pd.DataFrame({"smiles": smiles}, index=pd.Index(range(1, len(smiles) + 1), name="line"))
+
+
+@dataclass
+class Molecules:
+    """Valid molecules read from a source, with what was skipped on the way.
+
+    ``table`` has the canonical SMILES in ``smiles``, the string as written in the source in
+    ``input`` (for files) and any other column of the source; its index is the source line number.
+    """
+
+    source: str
+    table: pd.DataFrame
+    n_read: int
+    invalid_lines: list[int]
+
+    @property
+    def smiles(self) -> list[str]:
+        """Canonical SMILES, in source order."""
+        return self.table["smiles"].tolist()
+
+    @property
+    def n_invalid(self) -> int:
+        return len(self.invalid_lines)
+
+    def __len__(self) -> int:
+        return len(self.table)
+
+
+def load_molecules(spec: str, progress: bool = True) -> Molecules:
+    """Read a data set spec or file and keep its valid molecules, canonicalised.
+
+    Invalid SMILES are skipped with a warning naming the first few line numbers; a source with no
+    valid molecule at all is an error.
+    """
+    table = read_spec(spec)
+    if parse_spec(spec) is not None:  # packaged data is canonical and valid already
+        return Molecules(spec, table, len(table), [])
+    canonical = canonicalise_all(table["smiles"].tolist(), progress=progress)
+    valid = np.array([c is not None for c in canonical], dtype=bool)
+    invalid_lines = [int(i) for i in table.index[~valid]]
+    if not valid.any():
+        raise MoldiffError(f"{spec} holds no valid SMILES ({len(table)} read, all invalid)")
+    if invalid_lines:
+        log.warning(
+            "%s: skipped %d invalid SMILES of %d (%s)",
+            spec, len(invalid_lines), len(table), describe_lines(invalid_lines),
+        )
+    clean = table.loc[valid].rename(columns={"smiles": "input"})
+    clean.insert(0, "smiles", [c for c in canonical if c is not None])
+    return Molecules(spec, clean, len(table), invalid_lines)
+
+
+def molecule_rows(spec: str, progress: bool = True) -> pd.DataFrame:
+    """Every row of a data set spec or file, in order, invalid ones included: the row's ``line``
+    (SDF: ``record``) number, its canonical ``smiles`` (empty if invalid), ``valid``, the ``input``
+    string, then the source's other columns. Blank lines count as invalid rows."""
+    table = read_spec(spec, keep_blank=True)
+    canonical = canonicalise_all(table["smiles"].tolist(), progress=progress)
+    rows = table.rename(columns={"smiles": "input"}).reset_index()
+    rows.insert(1, "smiles", [c or "" for c in canonical])
+    rows.insert(2, "valid", [c is not None for c in canonical])
+    rows.insert(3, "input", rows.pop("input"))
+    return rows
+
+
+#: The columns of a ``moldiff sample --out FILE.csv`` output that :func:`load_sampled` reads.
+SAMPLED_COLUMNS = ("raw", "valid", "smiles")
+
+
+@dataclass
+class SampledMolecules:
+    """The valid molecules of a sampler's output as it wrote them: token ids (``max_length`` each,
+    from the ``raw`` column) and canonical SMILES, with the rows skipped on the way."""
+
+    ids: np.ndarray
+    smiles: list[str]
+    n_invalid: int
+    skipped: dict[str, int]
+    sha256: str
+
+    def __len__(self) -> int:
+        return len(self.smiles)
+
+
+def load_sampled(path: str | Path, tokenizer: Tokenizer) -> SampledMolecules:
+    """Read a ``moldiff sample --out FILE.csv`` output: each valid row's ``raw`` tokens encoded by
+    ``tokenizer`` exactly as sampled (not re-canonicalised). Invalid rows are skipped, and so are
+    rows the tokenizer cannot encode (counted by reason); a file without a usable row is an error."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+        table = pd.read_csv(io.StringIO(text), keep_default_na=False, dtype={"raw": str, "smiles": str})
+    except (OSError, UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
+        raise MoldiffError(f"cannot read {path} as a `moldiff sample --out FILE.csv` output: {exc}") from None
+    missing = [c for c in SAMPLED_COLUMNS if c not in table.columns]
+    if missing:
+        raise MoldiffError(f"{path} lacks the column(s) {', '.join(missing)} of a `moldiff sample --out FILE.csv` output")
+    valid = table["valid"].astype(str).str.lower() == "true"
+    ids, smiles, skipped = [], [], {}
+    for raw, canonical in zip(table.loc[valid, "raw"], table.loc[valid, "smiles"]):
+        try:
+            ids.append(tokenizer.encode_text(raw))
+        except TokenizerError as exc:
+            skipped[exc.reason] = skipped.get(exc.reason, 0) + 1
+            continue
+        smiles.append(canonical)
+    if not smiles:
+        raise MoldiffError(f"{path}: none of its {len(table)} rows is a valid molecule that this {tokenizer.representation} "
+                           f"tokenizer encodes ({int(valid.sum())} valid; skipped: {skipped or 'none'}); "
+                           "was it sampled by a model with another representation?")
+    if skipped:
+        log.warning("%s: skipped %d valid molecules the tokenizer cannot encode (%s)", path, sum(skipped.values()),
+                    ", ".join(f"{n} {why}" for why, n in skipped.items()))
+    return SampledMolecules(np.stack(ids), smiles, int((~valid).sum()), skipped, sha256_text(text))
+
+
+def describe_lines(lines: list[int]) -> str:
+    """``'lines 3, 7, 9 and 2 more'``: the first few line numbers of a list."""
+    shown = ", ".join(str(n) for n in lines[:MAX_LISTED_LINES])
+    rest = len(lines) - MAX_LISTED_LINES
+    word = "line" if len(lines) == 1 else "lines"
+    return f"{word} {shown}" + (f" and {rest} more" if rest > 0 else "")
+
+
+def split_molecules(
+    smiles: list[str],
+    seed: int = SPLIT_SEED,
+    fractions: tuple[float, float, float] = SPLIT_FRACTIONS,
+) -> pd.DataFrame:
+    """Deterministic split of unique canonical SMILES into train / valid / test.
+
+    The molecules are sorted first, so the split depends only on the set of molecules and the
+    seed, not on their order. Returns a table with columns ``smiles`` and ``split`` in permuted
+    order (train rows first).
+    """
+    unique = sorted(set(smiles))
+    order = np.random.default_rng(seed).permutation(len(unique))
+    n_train = int(round(fractions[0] * len(unique)))
+    n_valid = int(round(fractions[1] * len(unique)))
+    labels = np.array(["train"] * n_train + ["valid"] * n_valid + ["test"] * (len(unique) - n_train - n_valid))
+    return pd.DataFrame({"smiles": [unique[i] for i in order], "split": labels})
+
+
+def prepare_dataset(source: Path, out_dir: Path, name: str = "qm9", seed: int = SPLIT_SEED) -> dict[str, Any]:
+    """Build ``<name>.csv.gz`` and ``<name>.json`` in ``out_dir`` from a source SMILES file.
+
+    Every step is deterministic, so running it on the packaged source reproduces the packaged
+    files exactly (a test checks that) as long as RDKit's canonical SMILES do not change.
+    """
+    try:
+        with gzip.open(source, "rt", encoding="utf-8") if source.suffix == ".gz" else open(source, encoding="utf-8") as handle:
+            text = handle.read()
+    except (OSError, EOFError, UnicodeDecodeError) as exc:
+        raise MoldiffError(f"cannot read {source} as SMILES text{' (gzip)' if source.suffix == '.gz' else ''}: {exc}") from None
+    strings = text.split("\n")
+    if strings and strings[-1] == "":
+        strings.pop()
+    canonical = canonicalise_all(strings)
+    valid = [c for c in canonical if c is not None]
+    if not valid:
+        raise MoldiffError(f"{source} holds no valid SMILES ({len(strings)} lines read): nothing to prepare")
+    table = split_molecules(valid, seed=seed)
+    csv_text = table.to_csv(index=False, lineterminator="\n")
+    with atomic_write(out_dir / f"{name}.csv.gz", "wb") as handle:
+        handle.write(gzip_bytes(csv_text))
+    info = {
+        "name": name,
+        "source_file": source.name,
+        "source_sha256": sha256_text(text),
+        "source_molecules": len(strings),
+        "invalid": len(strings) - len(valid),
+        "duplicates": len(valid) - len(table),
+        "molecules": len(table),
+        "split_seed": seed,
+        "split_fractions": dict(zip(SPLITS, SPLIT_FRACTIONS)),
+        "split_sizes": {s: int((table["split"] == s).sum()) for s in SPLITS},
+        "canonicalisation": f"RDKit {rdkit.__version__} Chem.MolToSmiles (canonical, isomeric)",
+        "data_sha256": sha256_text(csv_text),
+    }
+    info["tokenizers"] = {}
+    for representation, cls in TOKENIZERS.items():
+        tokenizer = cls.build(table["smiles"].tolist())
+        lengths = [len(t) for t in parallel_map(cls.tokenize_smiles, table["smiles"].tolist(), desc=f"{representation} lengths")]
+        tokenizer.save(out_dir / f"{name}.{representation}.json")
+        info["tokenizers"][representation] = {
+            "vocab_size": tokenizer.vocab_size,
+            "data_tokens": len(tokenizer.data_tokens),
+            "max_length": tokenizer.max_length,
+            "longest_molecule_tokens": max(lengths),
+            "molecules_too_long": sum(n > tokenizer.max_length - 2 for n in lengths),
+        }
+    write_json(info, out_dir / f"{name}.json")
+    return info
+
+
+def dataset_tokenizer(representation: str, name: str = "qm9") -> Tokenizer:
+    """The tokenizer built from every molecule of a packaged data set."""
+    _check_builtin(name)
+    tokenizer_class(representation)  # clear error for an unknown representation
+    return load_tokenizer(_resource_dir(name) / f"{name}.{representation}.json")
+
+
+def gzip_bytes(text: str) -> bytes:
+    """Gzip-compress text reproducibly (no timestamp or file name in the header)."""
+    buffer = io.BytesIO()
+    with gzip.GzipFile(fileobj=buffer, mode="wb", mtime=0, filename="") as gz:
+        gz.write(text.encode("utf-8"))
+    return buffer.getvalue()

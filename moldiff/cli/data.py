@@ -1,0 +1,177 @@
+"""Commands on data and molecules: ``data info|prepare|export``, ``oracles``, ``score``, ``evaluate``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from moldiff.cli.app import MoldiffGroup, _console, cli, log
+from moldiff.core.errors import MoldiffError
+
+
+# --- data -----------------------------------------------------------------------------------
+@cli.group(cls=MoldiffGroup)
+def data() -> None:
+    """Packaged data sets: sizes, provenance, preparation, export."""
+
+
+@data.command("info")
+@click.option("--dataset", default="qm9", show_default=True, help="Packaged data set.")
+def data_info(dataset: str) -> None:
+    """Show sizes, hashes, vocabularies and guidance-target thresholds of a data set."""
+    from rich.table import Table
+
+    from moldiff.chemistry.data import dataset_info
+    from moldiff.chemistry.targets import available_targets, read_target
+
+    info = dataset_info(dataset)
+    console = _console()
+    table = Table(title=f"{dataset}: {info['molecules']:,} unique molecules", title_justify="left", show_header=False)
+    table.add_column("field")
+    table.add_column("value")
+    table.add_row("source", f"{info['source_file']} ({info['source_molecules']:,} SMILES, sha256 {info['source_sha256'][:16]}...)")
+    table.add_row("cleaning", f"{info['invalid']} invalid, {info['duplicates']} duplicates removed; {info['canonicalisation']}")
+    sizes = ", ".join(f"{split} {n:,}" for split, n in info["split_sizes"].items())
+    table.add_row("split", f"{sizes} (seed {info['split_seed']})")
+    table.add_row("data hash", info["data_sha256"])
+    for representation, tok in info["tokenizers"].items():
+        table.add_row(
+            f"{representation} vocabulary",
+            f"{tok['vocab_size']} tokens ({tok['data_tokens']} + 4 special), longest molecule "
+            f"{tok['longest_molecule_tokens']} tokens, max_length {tok['max_length']}, "
+            f"{tok['molecules_too_long']} too long",
+        )
+    console.print(table)
+
+    targets = Table(title="guidance targets", title_justify="left")
+    for column in ("target", "oracle", "label", "percentile", "positive fraction", "computed on"):
+        targets.add_column(column)
+    for name, path in available_targets().items():
+        try:
+            target = read_target(path)
+        except MoldiffError as exc:
+            log.warning("%s", exc)
+            targets.add_row(name, "unreadable", "", "", "", str(path))
+            continue
+        computed = target.computed
+        same_data = computed.get("data_sha256") == info["data_sha256"]
+        where = f"{computed.get('data', '?')}" + ("" if same_data else " (other data)")
+        sign = ">" if target.direction == "above" else "<"
+        targets.add_row(
+            name, target.oracle, f"{target.oracle} {sign} {target.threshold:.4g}",
+            str(computed.get("percentile", "")), str(computed.get("positive_fraction", "")), where,
+        )
+    console.print(targets)
+
+
+@data.command("prepare")
+@click.option("--source", required=True, type=click.Path(path_type=Path), help="Source SMILES file, one per line (.txt or .txt.gz).")
+@click.option("--out", "out_dir", required=True, type=click.Path(path_type=Path), help="Directory for the prepared files.")
+@click.option("--name", default="qm9", show_default=True, help="Data set name (file prefix).")
+def data_prepare(source: Path, out_dir: Path, name: str) -> None:
+    """Rebuild a prepared data set (canonical, deduplicated, split, vocabularies) from its source.
+
+    Maintainers run this to regenerate moldiff/resources/qm9 from the raw QM9 SMILES.
+    """
+    from moldiff.chemistry.data import prepare_dataset
+
+    if not source.is_file():
+        raise MoldiffError(f"no such file: {source}")
+    info = prepare_dataset(source, out_dir, name)
+    click.echo(f"{info['molecules']:,} molecules, data hash {info['data_sha256']} -> {out_dir}")
+
+
+@data.command("export")
+@click.argument("spec")
+@click.option("--out", required=True, type=click.Path(path_type=Path), help="Output file: .csv, .jsonl, .sdf or .smi.")
+def data_export(spec: str, out: Path) -> None:
+    """Write the molecules of a data set spec (e.g. qm9:test) to a file."""
+    from moldiff.chemistry.data import load_molecules
+    from moldiff.chemistry.molfiles import check_not_input, check_writable, write_table
+
+    check_not_input(out, spec)
+    check_writable(out)
+    molecules = load_molecules(spec)
+    written = write_table(molecules.table.reset_index(drop=True), out)
+    click.echo(f"wrote {written:,} molecules to {out}")
+
+
+# --- oracles and scoring --------------------------------------------------------------------
+@cli.command("oracles")
+def list_oracles() -> None:
+    """List the property oracles."""
+    from moldiff.chemistry.oracles import ORACLES
+
+    for name, oracle in ORACLES.items():
+        click.echo(f"{name:16s} {oracle.description}")
+
+
+@cli.command()
+@click.argument("source", metavar="IN")
+@click.option("--oracles", default="rings,qed", show_default=True, help="Comma-separated oracle names (see `moldiff oracles`).")
+@click.option("--out", required=True, type=click.Path(path_type=Path), help="Output file: .csv, .jsonl, .sdf (values as properties) or .smi (SMILES and name only).")
+@click.option("--workers", type=click.IntRange(min=1), default=None, help="Processes for scoring [default: all cores].")
+def score(source: str, oracles: str, out: Path, workers: int | None) -> None:
+    """Score the molecules of IN (a file or data set spec) with property oracles.
+
+    The output holds one row per input row, in input order, invalid SMILES and blank lines
+    included: its line (SDF: record) number, the canonical SMILES (empty if invalid), valid, the
+    input string, the input's other columns and one column per oracle (empty if invalid).
+    """
+    from moldiff.chemistry.data import describe_lines, molecule_rows
+    from moldiff.chemistry.molfiles import check_not_input, check_writable, write_table
+    from moldiff.chemistry.oracles import parse_oracles
+    from moldiff.chemistry.oracles import score as score_molecules
+
+    names = parse_oracles(oracles)
+    check_not_input(out, source)
+    check_writable(out)
+    table = molecule_rows(source)
+    invalid = table.loc[~table["valid"], table.columns[0]].tolist()
+    if len(invalid) == len(table):
+        raise MoldiffError(f"{source} holds no valid SMILES ({len(table)} read, all invalid)")
+    if invalid:
+        log.warning("%s: %d invalid SMILES of %d kept as rows with valid False (%s)",
+                    source, len(invalid), len(table), describe_lines(invalid))
+    values = score_molecules(table["smiles"].tolist(), names, workers=workers)
+    for name in names:
+        table[name] = values[name].to_numpy()
+    written = write_table(table, out)
+    click.echo(f"scored {len(table) - len(invalid):,} valid molecules of {len(table):,} rows with {', '.join(names)} -> {out} ({written:,} rows)")
+
+
+@cli.command()
+@click.argument("generated")
+@click.option("--reference", default="qm9", show_default=True, help="Known molecules for novelty: data set spec or file.")
+@click.option("--oracles", default="rings,qed", show_default=True, help="Oracles whose statistics to report.")
+@click.option("--targets", default="", help="Guidance targets whose hit fractions to report, e.g. rings,qed.")
+@click.option("--fcd/--no-fcd", default=False, show_default=True, help="Compute the Frechet ChemNet Distance.")
+@click.option("--fcd-reference", default="qm9:test", show_default=True, help="Reference set for FCD.")
+@click.option("--out", required=True, type=click.Path(path_type=Path), help="Metrics file (.json).")
+def evaluate(generated: str, reference: str, oracles: str, targets: str, fcd: bool, fcd_reference: str, out: Path) -> None:
+    """Validity, uniqueness, novelty, properties (and FCD) of GENERATED molecules.
+
+    GENERATED is a file or data set spec; every row counts: invalid SMILES, blank lines of a .smi
+    file, empty fields of a .csv file and SD records without atoms count as invalid molecules
+    (blank lines after the last molecule are not rows).
+    """
+    from moldiff.chemistry.data import read_spec
+    from moldiff.chemistry.metrics import evaluate as evaluate_molecules
+    from moldiff.chemistry.metrics import metrics_table
+    from moldiff.chemistry.molfiles import check_writable
+    from moldiff.chemistry.oracles import parse_oracles
+    from moldiff.chemistry.targets import parse_targets
+    from moldiff.core.files import write_json
+
+    parse_oracles(oracles)
+    target_list = parse_targets(targets) if targets else []
+    check_writable(out, (".json",))
+    strings = read_spec(generated, keep_blank=True)["smiles"].tolist()
+    metrics = evaluate_molecules(
+        strings, reference=reference, oracles=oracles, targets=target_list, fcd=fcd, fcd_reference=fcd_reference
+    )
+    metrics["generated"] = generated
+    write_json(metrics, out)
+    _console().print(metrics_table(metrics, title=f"{generated}: sample quality"))
+    click.echo(f"metrics -> {out}")

@@ -1,0 +1,68 @@
+"""Where computations run: a checked device, and a deliberate number of CPU threads.
+
+Thread policy (measured in ``benchmarks/threads.py``): moldiff's networks are small, so torch's
+intra-op threads gain little, and their busy-waiting collapses when the cores are shared with
+other jobs. moldiff therefore samples with one thread unless told otherwise by ``--threads``
+(``threads=`` in the API) or ``$MOLDIFF_THREADS`` (a count, or ``auto`` for torch's own choice).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from moldiff.core.errors import MoldiffError
+
+THREADS_ENV = "MOLDIFF_THREADS"
+#: Threads used when neither ``--threads`` nor ``$MOLDIFF_THREADS`` says otherwise.
+DEFAULT_THREADS = 1
+
+
+def check_device(device: str | None) -> str:
+    """``device`` checked against this machine (``None``: cuda when available, else cpu)."""
+    import torch
+
+    if device is None:
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    try:
+        kind = torch.device(device).type
+    except (RuntimeError, ValueError):
+        kind = None
+    if kind not in ("cpu", "cuda"):
+        raise MoldiffError(f"unknown device '{device}': use cpu or cuda")
+    if kind == "cuda" and not torch.cuda.is_available():
+        raise MoldiffError(f"device '{device}': no CUDA GPU is available on this machine (torch {torch.__version__}); use --device cpu")
+    return device
+
+
+def thread_count(threads: int | str | None = None) -> int | None:
+    """Threads to use: ``threads``, else ``$MOLDIFF_THREADS``, else :data:`DEFAULT_THREADS`;
+    ``None`` for ``auto`` (torch's default)."""
+    value = threads if threads is not None else os.environ.get(THREADS_ENV, DEFAULT_THREADS)
+    if str(value).strip().lower() == "auto":
+        return None
+    try:
+        count = int(value)
+    except ValueError:
+        count = 0
+    if count < 1:
+        source = "--threads" if threads is not None else f"${THREADS_ENV}"
+        raise MoldiffError(f"{source} must be a positive number of threads or 'auto', not '{value}'")
+    return count
+
+
+@contextmanager
+def torch_threads(threads: int | str | None = None) -> Iterator[int]:
+    """Run a block with torch's intra-op threads chosen by :func:`thread_count`, then restore them
+    (the Python API follows the same policy as the CLI without changing the caller's setting)."""
+    import torch
+
+    before = torch.get_num_threads()
+    count = thread_count(threads)
+    if count is not None:
+        torch.set_num_threads(count)
+    try:
+        yield torch.get_num_threads()
+    finally:
+        torch.set_num_threads(before)

@@ -1,0 +1,188 @@
+"""Discrete classifier-based guidance (D-CBG) with a noisy classifier ``p(y | z_t)``.
+
+Masked models: the prediction at each masked position is tilted,
+``x~[l, v] ∝ x[l, v] p(y | z with l <- v)^gamma``, then any (Re)MDM posterior follows; the samplers
+ask for the tilt lazily, only where tokens unmask (:meth:`CBGDenoiser.tilt_at`), and draw exactly by
+rejection where they can (:meth:`CBGDenoiser.draw_at`). Uniform models: the transition is tilted,
+``p~(z_s^l = v) ∝ p(z_s^l = v | z_t) p(y | z with l <- v)^gamma``. ``taylor=True`` replaces the
+``L x N`` classifier calls by one forward and one backward,
+``log p(y | z^(l<-v)) ~ log p(y | z) + g[l, v] - g[l, z_l]`` with ``g`` the gradient with respect
+to the one-hot input.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from moldiff.diffusion.denoisers import Denoiser
+from moldiff.diffusion.processes import uniform_reverse
+from moldiff.diffusion.samplers import gumbel_argmax
+from moldiff.diffusion.streams import MoleculeStreams
+from moldiff.guidance.base import Classifier, GuidedDenoiser
+
+
+def substitution_log_probs(classifier: Classifier, z: torch.Tensor, level: torch.Tensor, candidates: torch.Tensor,
+                           chunk: int = 4096) -> torch.Tensor:
+    """Exact ``log p(y | z with position l set to v)`` for every position and candidate ``v``.
+
+    Returns ``[B, L, len(candidates)]`` from ``L * V`` classifier calls per distinct row of ``z``
+    (rows repeat a lot early in sampling, when most tokens are masked), scored in chunks.
+    """
+    inverse = None
+    if len(z) > 1 and bool((level == level[0]).all()):  # one noise level: identical rows score alike
+        z, inverse = torch.unique(z, dim=0, return_inverse=True)
+        level = level[: len(z)]
+    batch, length = z.shape
+    v = len(candidates)
+    variants = z[:, None, None, :].expand(batch, length, v, length).clone()  # [B, l, v, L]
+    for position in range(length):
+        variants[:, position, :, position] = candidates
+    flat = variants.reshape(-1, length)
+    levels = level[:, None].expand(batch, length * v).reshape(-1)
+    with torch.no_grad():
+        out = torch.cat([classifier.log_prob(flat[i : i + chunk], levels[i : i + chunk]) for i in range(0, len(flat), chunk)])
+    out = out.view(batch, length, v)
+    return out if inverse is None else out[inverse]
+
+
+def taylor_log_probs(classifier: Classifier, z: torch.Tensor, level: torch.Tensor, candidates: torch.Tensor, vocab_size: int) -> torch.Tensor:
+    """First-order ``log p(y | z^(l<-v)) ~ log p(y | z) + g[l, v] - g[l, z_l]``: one forward, one backward."""
+    one_hot = torch.nn.functional.one_hot(z, vocab_size).float().requires_grad_(True)
+    with torch.enable_grad():
+        log_p = classifier.log_prob(one_hot, level)
+        (grad,) = torch.autograd.grad(log_p.sum(), one_hot)
+    current = grad.gather(-1, z.unsqueeze(-1))
+    return (log_p.detach()[:, None, None] + grad[..., candidates] - current).double()
+
+
+def _score_unique(classifier: Classifier, variants: torch.Tensor, level: torch.Tensor, chunk: int = 4096) -> tuple[torch.Tensor, int]:
+    """``log p(y | variant)`` for rows ``[V, L]`` at one noise level ``level`` (scalar tensor), each distinct
+    row scored once in chunks; returns the scores and how many sequences were scored."""
+    distinct, inverse = torch.unique(variants, dim=0, return_inverse=True)
+    levels = level.expand(len(distinct))
+    with torch.no_grad():
+        out = torch.cat([classifier.log_prob(distinct[i : i + chunk], levels[i : i + chunk]) for i in range(0, len(distinct), chunk)])
+    return out.double()[inverse], len(distinct)
+
+
+class CBGDenoiser(GuidedDenoiser):
+    """Classifier-based guidance with a noisy classifier (see module docstring).
+
+    For masked models the tilt is computed lazily by the samplers (:meth:`tilt_at`) at the positions
+    that unmask in a step; ``top_k`` scores only the ``k`` most probable tokens of ``x_theta`` there.
+    ``classifier_passes`` counts the sequences the classifier scored (Taylor: forward + backward = 2).
+    """
+
+    def __init__(self, base: Denoiser, classifier: Classifier, gamma: float, taylor: bool = False, top_k: int | None = None) -> None:
+        super().__init__(base)
+        self.classifier, self.gamma, self.taylor, self.top_k = classifier, gamma, taylor, top_k
+        self.uses_time = True  # the classifier sees the noise level
+        self.tokens = base.support if base.kind == "uniform" else torch.tensor(
+            [i for i in range(base.vocab_size) if i != base.mask_id], device=base.device)
+        self.classifier_passes = 0
+
+    def _tilt(self, z: torch.Tensor, level: torch.Tensor) -> torch.Tensor:
+        if self.taylor:
+            self.classifier_passes += 2 * len(z)
+            return taylor_log_probs(self.classifier, z, level, self.tokens, self.vocab_size)
+        self.classifier_passes += len(z) * z.shape[1] * len(self.tokens)
+        return substitution_log_probs(self.classifier, z, level, self.tokens).double()
+
+    def tilt_at(self, z: torch.Tensor, level: torch.Tensor, rows: torch.Tensor, positions: torch.Tensor,
+                log_x: torch.Tensor) -> torch.Tensor:
+        """Masked models: ``log x~ ∝ log x + gamma log p(y | z with l <- v)`` at the pairs (``rows[i]``, ``positions[i]``).
+
+        ``log_x`` ``[M, N]`` is the base prediction there. Exact: the classifier scores the candidate
+        substitutions of those positions only (each distinct sequence once). With ``top_k``, only the
+        ``k`` most probable tokens are scored and the others keep their untilted probability times the
+        scored tokens' mean tilt, so the unscored tokens keep their total untilted share.
+        """
+        if self.gamma == 0.0 or len(rows) == 0:
+            return log_x
+        if self.taylor:
+            unique_rows, inverse = torch.unique(rows, return_inverse=True)
+            scores = self._tilt(z[unique_rows], level[unique_rows])[inverse, positions]  # [M, V]
+            tilted = log_x.clone()
+            tilted[:, self.tokens] += self.gamma * scores
+            return tilted.log_softmax(-1)
+        candidates = self.tokens.expand(len(rows), -1)
+        if self.top_k is not None and self.top_k < len(self.tokens):
+            order = log_x[:, self.tokens].topk(self.top_k, dim=-1).indices
+            candidates = self.tokens[order]
+        m, k = candidates.shape
+        variants = z[rows][:, None, :].expand(m, k, z.shape[1]).clone()
+        variants.scatter_(-1, positions[:, None, None].expand(m, k, 1), candidates[..., None])
+        if bool((level == level[0]).all()):
+            scores, scored = _score_unique(self.classifier, variants.reshape(m * k, -1), level[0])
+        else:
+            with torch.no_grad():
+                scores = self.classifier.log_prob(variants.reshape(m * k, -1), level[rows].repeat_interleave(k)).double()
+            scored = m * k
+        self.classifier_passes += scored
+        weight = self.gamma * scores.view(m, k)
+        head = log_x.gather(-1, candidates)
+        tilted = log_x.clone()
+        if k < len(self.tokens):  # the tail: untilted times the head's x-weighted mean tilt
+            mean_tilt = (head + weight).logsumexp(-1, keepdim=True) - head.logsumexp(-1, keepdim=True)
+            tilted[:, self.tokens] += mean_tilt
+        tilted.scatter_(-1, candidates, head + weight)
+        return tilted.log_softmax(-1)
+
+    def draw_at(self, z: torch.Tensor, level: torch.Tensor, rows: torch.Tensor, positions: torch.Tensor,
+                log_x: torch.Tensor, streams: MoleculeStreams, rounds: int = 8) -> torch.Tensor:
+        """Like :meth:`tilt_at`, but a *random* distribution whose expectation is ``x~``: enough to draw one token.
+
+        Exact CBG by rejection: propose ``v ~ x``, accept with ``p(y | z with l <- v)^gamma <= 1``
+        (each proposal's classifier score is cached); a pair not accepted within ``rounds`` proposals
+        gets the fully scored ``x~``. An accepted pair returns a point mass on its token. The drawn
+        token has exactly the law of ``x~`` whatever ``rounds`` is (the fallback is exact and the
+        stopping rule only looks at rejected proposals), but ``x~`` itself is not known, so samplers
+        that need its probabilities (confidence weighting, temperature, top-p) use :meth:`tilt_at`.
+        """
+        if self.gamma == 0.0 or self.taylor or self.top_k is not None or not bool((level == level[0]).all()):
+            return self.tilt_at(z, level, rows, positions, log_x)
+        log_tokens = log_x[:, self.tokens]
+        weight = torch.full(log_tokens.shape, torch.nan, dtype=torch.float64, device=log_x.device)
+        chosen = torch.full((len(rows),), -1, dtype=torch.long, device=log_x.device)
+        pending = torch.arange(len(rows), device=log_x.device)
+        for _ in range(rounds):
+            if not len(pending):
+                break
+            proposal = gumbel_argmax(log_tokens[pending], streams.rand(rows[pending], log_tokens.shape[-1]))
+            unknown = weight[pending, proposal].isnan()
+            if unknown.any():
+                which, tokens = pending[unknown], proposal[unknown]
+                variants = z[rows[which]].clone()
+                variants[torch.arange(len(which), device=z.device), positions[which]] = self.tokens[tokens]
+                scores, scored = _score_unique(self.classifier, variants, level[0])
+                self.classifier_passes += scored
+                weight[which, tokens] = self.gamma * scores
+            accept = streams.rand(rows[pending], 1)[:, 0] < weight[pending, proposal].exp()
+            chosen[pending[accept]] = self.tokens[proposal[accept]]
+            pending = pending[~accept]
+        out = torch.full_like(log_x, -torch.inf)
+        done = (chosen >= 0).nonzero().squeeze(-1)
+        out[done, chosen[done]] = 0.0
+        if len(pending):
+            out[pending] = self.tilt_at(z, level, rows[pending], positions[pending], log_x[pending])
+        return out
+
+    def log_probs(self, z, level, labels):
+        """The tilted prediction at every masked position (masked models); the base one for uniform models."""
+        log_x = self.base.log_probs(z, level, labels).double()
+        if self.gamma == 0.0 or self.kind == "uniform":
+            return log_x
+        rows, positions = (z == self.mask_id).nonzero(as_tuple=True)
+        out = log_x.clone()
+        out[rows, positions] = self.tilt_at(z, level, rows, positions, log_x[rows, positions])
+        return out
+
+    def reverse_step(self, z_support, level, alpha_t, alpha_s, shape) -> torch.Tensor:
+        """Uniform models: the transition tilted by ``p(y | z^(l<-v))^gamma`` over every value ``v``."""
+        tokens = self.support[z_support]
+        x = shape(self.base.log_probs(tokens, level, None).double().exp()[..., self.support])
+        step = uniform_reverse(x, z_support, alpha_t, alpha_s)
+        if self.gamma == 0.0:
+            return step
+        tilted = step.clamp_min(1e-300).log() + self.gamma * self._tilt(tokens, level)
+        return tilted.softmax(-1)

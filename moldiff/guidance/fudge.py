@@ -1,0 +1,37 @@
+"""FUDGE for autoregressive models: the top-k next tokens reweighted by a prefix classifier ``p(y | x_<=i)^gamma``."""
+
+from __future__ import annotations
+
+import torch
+
+from moldiff.diffusion.denoisers import Denoiser
+from moldiff.guidance.base import Classifier, GuidedDenoiser
+
+
+class FudgeDenoiser(GuidedDenoiser):
+    """FUDGE: next-token candidates (top ``k``) reweighted by a prefix classifier to the power ``gamma``."""
+
+    def __init__(self, base: Denoiser, classifier: Classifier, gamma: float, top_k: int | None = None) -> None:
+        super().__init__(base)
+        self.classifier, self.gamma = classifier, gamma
+        self.top_k = top_k or base.vocab_size
+        self.classifier_passes = 0
+
+    def log_probs(self, z, level, labels):
+        log_p = self.base.log_probs(z, level, labels).double()
+        if self.gamma == 0.0:
+            return log_p
+        last = log_p[:, -1]
+        k = min(self.top_k, last.shape[-1])
+        values, candidates = last.topk(k, dim=-1)
+        batch, length = z.shape
+        extended = torch.cat([z[:, None, :].expand(batch, k, length), candidates[..., None]], dim=-1).reshape(batch * k, length + 1)
+        with torch.no_grad():
+            score = self.classifier.log_prob(extended, None).view(batch, k).double()
+        self.classifier_passes += batch * k
+        score = torch.nan_to_num(score, nan=-torch.inf)  # a prefix the classifier cannot score
+        guided = torch.where(torch.isinf(values), values, values + self.gamma * score)  # impossible tokens stay so
+        reweighted = torch.full_like(last, -torch.inf).scatter(-1, candidates, guided)
+        log_p = log_p.clone()
+        log_p[:, -1] = reweighted.log_softmax(-1)
+        return log_p

@@ -1,0 +1,10 @@
+"""Pipeline: what users call. A loaded model in, scored molecules out.
+
+The object with ``.sample()`` (:class:`~.model.LoadedModel`, from :func:`~.model.load`) wraps a
+plain model record from :mod:`moldiff.store`. Its settings travel as one
+:class:`~.options.SampleOptions`; :mod:`.sampling` builds the guided denoiser, runs the sampler and
+decodes and scores; :mod:`.generate` samples in seeded rounds until enough candidates pass filters;
+:mod:`.frontier` sweeps settings into novelty/property frontiers.
+
+May import: every layer below it (training, store, guidance, diffusion, chemistry, core).
+"""

@@ -1,0 +1,422 @@
+"""Frontier sweeps: sample quality over a product of models, guidance, gammas, samplers and steps.
+
+:func:`frontier` samples every point of the product (:func:`product_points`) or of a given list of
+:class:`Point`, scores it (validity, uniqueness, novel count, the target property's mean over the
+novel molecules, the hit fraction among them, optional FCD, denoiser evaluations per molecule and
+seconds) and marks the Pareto-optimal points (most novel molecules, best property) per model and
+method. Points are cached in a JSON file by their settings and the sha256 of every weights file
+they use (model, and the classifier of cbg / fudge), saved after each point: a re-run or an
+interrupted sweep computes only what is missing. ``jobs`` spreads points over processes.
+:class:`Frontier` writes CSV and JSON and plots novel count against mean property with matplotlib,
+optionally over reference points such as the papers' (:data:`PAPER_POINTS`).
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import time
+from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from tqdm.auto import tqdm
+
+from moldiff.chemistry.molfiles import check_writable
+from moldiff.chemistry.targets import load_target, parse_targets
+from moldiff.core.errors import MoldiffError
+from moldiff.core.files import atomic_write, read_json, write_json
+from moldiff.diffusion.denoisers import DENOISER_KINDS
+from moldiff.diffusion.samplers import DEFAULT_SAMPLER, SAMPLER_KIND
+from moldiff.guidance.base import CLASSIFIER_PROCESS, check_guidance
+from moldiff.guidance.presets import get_preset
+from moldiff.pipeline.options import sampling_defaults
+from moldiff.pipeline.sampling import classifier_folder, sample
+from moldiff.store.modelfile import read_config, resolve_model_path
+from moldiff.store.recommended import recommended_options
+
+#: The papers' QM9 points (docs/algorithms.md), shipped as a CSV for plot overlays.
+PAPER_POINTS = Path(__file__).parents[1] / "resources" / "papers_qm9_frontier.csv"
+PLOT_FORMATS = (".png", ".svg", ".pdf")
+TABLE_OUTPUTS = (".csv", ".json")
+#: A frontier point is plotted as Pareto-optimal only with at least this many novel molecules (the papers' rule).
+MIN_NOVEL = 50
+
+
+@dataclass(frozen=True)
+class Point:
+    """One setting of a sweep. ``options`` holds further sampler settings that differ from the
+    sampling defaults (:func:`moldiff.pipeline.options.sampling_defaults`) (sorted ``(name, value)`` pairs)."""
+
+    model: str
+    sampler: str
+    steps: int
+    guidance: str = "none"
+    gamma: float = 0.0
+    target: str | None = None
+    options: tuple[tuple[str, Any], ...] = ()
+
+    @property
+    def key(self) -> str:
+        """The cache key: the settings, ``|``-joined (extra options appended only when there are any)."""
+        base = "|".join(str(v) for v in (self.model, self.sampler, self.steps, self.guidance, float(self.gamma), self.target))
+        return base + ("|" + ",".join(f"{k}={v}" for k, v in self.options) if self.options else "")
+
+    @property
+    def method(self) -> str:
+        return self.sampler if self.guidance == "none" else f"{self.sampler}, {self.guidance}"
+
+
+def _model_kind(model: str) -> str:
+    return DENOISER_KINDS.get(read_config(resolve_model_path(model))["kind"], "classifier")
+
+
+def make_point(model: str, sampler: str | None, steps: int | None, guidance: str = "none", gamma: float = 0.0,
+               target: str | None = None, recommended: bool = True, **options: Any) -> Point:
+    """A point with its settings resolved: given > a ``preset``'s (which replaces the recommendation) >
+    the model's recommended (if ``recommended``) > defaults. The preset's name stays in the point's options."""
+    config = read_config(resolve_model_path(model))
+    given = {k: v for k, v in {"sampler": sampler, "steps": steps, **options}.items() if v is not None}
+    if given.get("preset"):
+        preset = get_preset(given["preset"])
+        if (guidance, target) != (preset.guidance, preset.target):
+            raise MoldiffError(f"preset '{given['preset']}' is for {preset.guidance} toward {preset.target}, "
+                               f"not {guidance} toward {target}")
+        settings = {**preset.sampler, **given}
+    else:
+        settings = {**(recommended_options(config, sampler) if recommended else {}), **given}
+    kind = DENOISER_KINDS.get(config["kind"])
+    if kind is None:
+        raise MoldiffError(f"{model} is a guidance classifier, not a generative model")
+    defaults = sampling_defaults()
+    sampler = settings.pop("sampler", None) or DEFAULT_SAMPLER[kind]
+    steps = int(settings.pop("steps", defaults["steps"]))
+    extra = tuple(sorted((k, v) for k, v in settings.items() if defaults.get(k, None) != v))
+    unguided = guidance == "none"
+    return Point(model, sampler, steps, guidance, 0.0 if unguided else float(gamma), None if unguided else target, extra)
+
+
+def compatible(point: Point) -> bool:
+    """Whether the point's sampler and guidance fit its model."""
+    kind = _model_kind(point.model)
+    if SAMPLER_KIND.get(point.sampler) != kind:
+        return False
+    try:
+        check_guidance(point.guidance, point.gamma, kind)
+    except MoldiffError:
+        return False
+    return True
+
+
+def product_points(models: Sequence[str], guidance: Sequence[str] = ("none",), gammas: Sequence[float] = (1.0,),
+                   samplers: Sequence[str | None] = (None,), steps: Sequence[int | None] = (None,),
+                   target: str = "rings", presets: Sequence[str | None] = (None,), recommended: bool = True,
+                   **options: Any) -> list[Point]:
+    """Every fitting point of the product (unguided points have no gamma); an empty product is an error.
+
+    Combinations that do not fit (a sampler or guidance method of another model kind) are left out.
+    """
+    points: list[Point] = []
+    for model, method, sampler, step, preset in itertools.product(models, guidance, samplers, steps, presets):
+        if preset and get_preset(preset).guidance != method:
+            continue  # a preset belongs to one guidance method
+        for gamma in (0.0,) if method == "none" else gammas:
+            extra = {**options, **({"preset": preset} if preset else {})}
+            point = make_point(model, sampler, step, method, gamma, target, recommended, **extra)
+            if compatible(point) and point not in points:
+                points.append(point)
+    if not points:
+        raise MoldiffError("the frontier is empty: no model, sampler and guidance of the product fit together "
+                           "(each list needs at least one value; see the compatibility table in docs/guidance.md)")
+    return points
+
+
+def weights_used(point: Point) -> dict[str, str]:
+    """sha256 of the weights the point uses: the model's and, for cbg / fudge, the classifier's."""
+    config = read_config(resolve_model_path(point.model))
+    used = {point.model: config["weights"]["sha256"]}
+    if point.guidance in ("cbg", "cbg-taylor", "fudge"):
+        process = CLASSIFIER_PROCESS[DENOISER_KINDS[config["kind"]]]
+        name = dict(point.options).get("classifier") or classifier_folder(point.target, process, config["representation"])
+        used[name] = read_config(resolve_model_path(name))["weights"]["sha256"]
+    return used
+
+
+@dataclass
+class Settings:
+    """What every point of a sweep shares."""
+
+    num_samples: int = 1024
+    seed: int = 0
+    target: str = "rings"
+    fcd: bool = False
+    reference: str = "qm9"
+    batch_size: int | None = None  # None: all molecules in one batch
+
+
+def run_point(point: Point, settings: Settings, progress: bool = False) -> dict[str, Any]:
+    """Sample and score one point (molecules in one batch unless ``batch_size`` is set)."""
+    options = dict(point.options)
+    options.pop("preset", None)  # its settings are the point's own (make_point)
+    start = time.perf_counter()
+    result = sample(point.model, settings.num_samples, sampler=point.sampler, steps=point.steps, seed=settings.seed,
+                    guidance=point.guidance, gamma=point.gamma if point.guidance != "none" else 1.0, target=point.target,
+                    batch_size=settings.batch_size or settings.num_samples, reference=settings.reference,
+                    progress=progress, **options)
+    target = settings.target
+    metrics = result.metrics(oracles=(load_target(target).oracle,), targets=parse_targets(target), fcd=settings.fcd)
+    return {
+        "n": metrics["n"], "validity": metrics["validity"], "uniqueness": metrics["uniqueness"],
+        "novelty": metrics["novelty"], "novel": metrics["novel"],
+        "fcd": metrics.get("fcd", {}).get("value"),
+        **({"fcd_computed": True} if settings.fcd else {}),
+        f"{target}_novel_mean": metrics["properties"][load_target(target).oracle]["novel"]["mean"],
+        f"{target}_hit_novel": metrics["targets"][target]["hit_fraction_novel"],
+        "evaluations_per_molecule": metrics["speed"]["evaluations_per_molecule"],
+        "seconds": round(time.perf_counter() - start, 1),
+    }
+
+
+def _hit(entry: dict[str, Any] | None, weights: dict[str, str], settings: Settings) -> bool:
+    """Whether a cached entry answers the point: same weights, molecules, seed, and the metrics asked for."""
+    if not entry or entry.get("weights") != weights or entry.get("n") != settings.num_samples or entry.get("seed") != settings.seed:
+        return False
+    if entry.get("reference", "qm9") != settings.reference or f"{settings.target}_novel_mean" not in entry:
+        return False
+    return not settings.fcd or entry.get("fcd") is not None or bool(entry.get("fcd_computed"))
+
+
+def _read_cache(path: Path | None) -> dict[str, Any]:
+    if path is None or not path.exists():
+        return {"rows": {}}
+    cache = read_json(path, "frontier cache")
+    if not isinstance(cache, dict) or not isinstance(cache.get("rows"), dict):
+        raise MoldiffError(f"{path} is not a frontier cache (no 'rows'); delete it or give another --cache")
+    return cache
+
+
+def _store(path: Path | None, point: Point, entry: dict[str, Any]) -> None:
+    """Add one point to the cache file (re-read first, so sweeps over other points can share it)."""
+    if path is None:
+        return
+    cache = _read_cache(path)
+    old = cache["rows"].get(point.key, {})
+    same = old.get("weights") == entry["weights"] and old.get("n") == entry["n"] and old.get("seed") == entry["seed"]
+    cache["rows"][point.key] = {**(old if same else {}), **entry}
+    write_json(cache, path)
+
+
+def _worker(point: Point, settings: Settings) -> dict[str, Any]:
+    import torch
+
+    torch.set_num_threads(1)
+    return run_point(point, settings)
+
+
+@dataclass
+class Frontier:
+    """The points of a sweep with their metrics (``table``), Pareto flags and the shared settings."""
+
+    table: pd.DataFrame
+    settings: Settings
+    points: list[Point] = field(default_factory=list)
+
+    @property
+    def property_column(self) -> str:
+        return f"{self.settings.target}_novel_mean"
+
+    def to_csv(self, path: str | Path) -> None:
+        with atomic_write(path) as handle:
+            self.table.to_csv(handle, index=False)
+
+    def to_json(self, path: str | Path) -> None:
+        write_json({"settings": asdict(self.settings), "points": self.table.to_dict(orient="records")}, path)
+
+    def save(self, path: str | Path) -> None:
+        """Write the table as CSV or JSON, by the extension."""
+        (self.to_json if Path(path).suffix.lower() == ".json" else self.to_csv)(path)
+
+    def plot(self, path: str | Path | None = None, reference: str | Path | pd.DataFrame | None = None, ax=None):
+        """Novel count against the mean property of the novel molecules, one line per model and method
+        (points in gamma order, Pareto-optimal ones filled), over ``reference`` points (a CSV with
+        ``label``, ``novel``, ``mean`` and optionally ``target``; ``"papers"`` for :data:`PAPER_POINTS`)."""
+        import matplotlib
+
+        if path is not None and ax is None:
+            matplotlib.use("Agg", force=False)
+        import matplotlib.pyplot as plt
+
+        fig = None
+        if ax is None:
+            fig, ax = plt.subplots(figsize=(6, 4))
+        y = self.property_column
+        for (model, method), group in self.table.groupby(["model", "method"], sort=False):
+            group = group.sort_values("gamma")
+            line, = ax.plot(group["novel"], group[y], "-", label=f"{model}: {method}")
+            ax.scatter(group["novel"], group[y], color=line.get_color(), facecolors=[line.get_color() if p else "white" for p in group["pareto"]], zorder=3)
+            for _, row in group.iterrows():
+                if row["guidance"] != "none":
+                    ax.annotate(f"{row['gamma']:g}", (row["novel"], row[y]), fontsize=7, xytext=(3, 3), textcoords="offset points")
+        ref = read_reference_points(reference, self.settings.target) if reference is not None else None
+        if ref is not None and not ref.empty:
+            for label, group in ref.groupby("label", sort=False):
+                ax.plot(group["novel"], group["mean"], "x--", alpha=0.6, label=f"{label} (reference)")
+        ax.set_xlabel(f"novel molecules (of {self.settings.num_samples:,})")
+        ax.set_ylabel(f"mean {self.settings.target} of the novel molecules")
+        ax.legend(fontsize=7)
+        if fig is not None:
+            fig.tight_layout()
+        if path is not None:
+            with atomic_write(path, "wb") as handle:
+                (fig or ax.figure).savefig(handle, format=Path(path).suffix[1:].lower())
+            if fig is not None:
+                plt.close(fig)
+        return ax
+
+
+def read_reference_points(source: str | Path | pd.DataFrame, target: str | None = None) -> pd.DataFrame:
+    """Reference points (``label``, ``novel``, ``mean``; rows of other targets dropped when there is a ``target`` column)."""
+    if isinstance(source, pd.DataFrame):
+        table = source
+    else:
+        path = PAPER_POINTS if str(source) == "papers" else Path(source)
+        try:
+            table = pd.read_csv(path, comment="#")
+        except (OSError, pd.errors.ParserError) as exc:
+            raise MoldiffError(f"cannot read reference points {path}: {exc}") from None
+    missing = [c for c in ("label", "novel", "mean") if c not in table.columns]
+    if missing:
+        raise MoldiffError(f"reference points need columns label, novel, mean (missing: {', '.join(missing)})")
+    if target is not None and "target" in table.columns:
+        table = table.loc[table["target"] == target]
+    return table
+
+
+def pareto(table: pd.DataFrame, column: str, higher_is_better: bool = True) -> pd.Series:
+    """Pareto-optimal rows per model and method: no other row has at least as many novel molecules
+    and an at least as good property, better in one. Rows with fewer than :data:`MIN_NOVEL` novel
+    molecules or no property value are never optimal."""
+    sign = 1.0 if higher_is_better else -1.0
+    flags = pd.Series(False, index=table.index)
+    for _, group in table.groupby(["model", "method"], sort=False):
+        eligible = group.loc[(group["novel"] >= MIN_NOVEL) & group[column].notna()]
+        for i, row in eligible.iterrows():
+            better = eligible.loc[(eligible["novel"] >= row["novel"]) & (sign * eligible[column] >= sign * row[column])
+                                  & ((eligible["novel"] > row["novel"]) | (sign * eligible[column] > sign * row[column]))]
+            flags[i] = better.empty
+    return flags
+
+
+def frontier(
+    models: str | Sequence[str] | None = None,
+    *,
+    guidance: str | Sequence[str] = ("none",),
+    gammas: float | Sequence[float] = (1.0,),
+    samplers: str | Sequence[str | None] | None = None,
+    steps: int | Sequence[int | None] | None = None,
+    presets: str | Sequence[str | None] | None = None,
+    points: Sequence[Point] | None = None,
+    num_samples: int = 1024,
+    target: str = "rings",
+    seed: int = 0,
+    fcd: bool = False,
+    reference: str = "qm9",
+    batch_size: int | None = None,
+    recommended: bool = True,
+    cache: str | Path | None = None,
+    jobs: int = 1,
+    progress: bool = True,
+    **options: Any,
+) -> Frontier:
+    """Sample and score every point of a sweep (see the module docstring); returns a :class:`Frontier`.
+
+    ``models``, ``guidance``, ``gammas``, ``samplers``, ``steps`` and ``presets`` may be lists or
+    comma-separated strings; their product is swept, unless ``points`` are given. Sampler settings
+    not given take each model's recommended ones (``recommended=False``: the library defaults, the
+    papers' settings); ``options`` (e.g. ``top_p``) apply to every point. ``cache`` names the JSON
+    file of cached points.
+    """
+    if num_samples < 1:
+        raise MoldiffError(f"-n must be at least 1, not {num_samples}")
+    if jobs < 1:
+        raise MoldiffError(f"--jobs must be at least 1, not {jobs}")
+    load_target(target)
+    settings = Settings(num_samples, seed, target, fcd, reference, batch_size)
+    if points is None:
+        if not _listed(models):
+            raise MoldiffError("the frontier is empty: give at least one model")
+        lists = [_listed(v) for v in (models, guidance, gammas)]
+        if not all(lists):
+            raise MoldiffError("the frontier is empty: every list (models, guidance, gammas) needs a value")
+        points = product_points(lists[0], lists[1], [float(g) for g in lists[2]], _listed(samplers) or [None],
+                                [int(s) for s in _listed(steps)] or [None], target, _listed(presets) or [None],
+                                recommended, **options)
+    if not points:
+        raise MoldiffError("the frontier is empty: no points given")
+    cache_path = Path(cache) if cache is not None else None
+    stored = _read_cache(cache_path)["rows"]
+    weights = {p: weights_used(p) for p in points}
+    rows: dict[Point, dict[str, Any]] = {}
+    for point in points:
+        if _hit(stored.get(point.key), weights[point], settings):
+            rows[point] = {**stored[point.key], "cached": True}
+    missing = [p for p in points if p not in rows]
+    with tqdm(total=len(points) * num_samples, initial=len(rows) * num_samples, unit="mol", desc=f"frontier: {len(rows)}/{len(points)} points",
+              disable=None if progress else True) as bar:
+        def done(point: Point, result: dict[str, Any]) -> None:
+            entry = {**asdict(point), "options": dict(point.options), **result, "weights": weights[point], "seed": seed,
+                     "reference": reference}
+            _store(cache_path, point, entry)
+            rows[point] = {**entry, "cached": False}
+            bar.update(num_samples)
+            bar.set_description(f"frontier: {len(rows)}/{len(points)} points")
+
+        if jobs == 1 or len(missing) < 2:
+            for point in missing:
+                done(point, run_point(point, settings))
+        else:
+            os.environ.setdefault("OMP_NUM_THREADS", "1")
+            with ProcessPoolExecutor(max_workers=min(jobs, len(missing))) as pool:
+                futures = {pool.submit(_worker, p, settings): p for p in missing}
+                for future in as_completed(futures):
+                    done(futures[future], future.result())
+    return _frontier_table(points, rows, settings)
+
+
+def _frontier_table(points: Sequence[Point], rows: dict[Point, dict[str, Any]], settings: Settings) -> Frontier:
+    column = f"{settings.target}_novel_mean"
+    records = []
+    for point in points:
+        row = rows[point]
+        records.append({
+            "model": point.model, "method": point.method, "sampler": point.sampler, "steps": point.steps,
+            "guidance": point.guidance, "gamma": point.gamma, "target": point.target,
+            "options": ",".join(f"{k}={v}" for k, v in point.options),
+            **{k: row.get(k) for k in ("n", "validity", "uniqueness", "novelty", "novel", "fcd", column,
+                                         f"{settings.target}_hit_novel", "evaluations_per_molecule", "seconds", "cached")},
+        })
+    table = pd.DataFrame.from_records(records)
+    table["pareto"] = pareto(table, column, load_target(settings.target).direction == "above")
+    return Frontier(table, settings, list(points))
+
+
+def _listed(value: Any) -> list[Any]:
+    """A comma-separated string or a sequence (or a scalar) as a list without blanks."""
+    if value is None:
+        return []
+    if isinstance(value, str):
+        return [v.strip() for v in value.split(",") if v.strip()]
+    if isinstance(value, (int, float)):
+        return [value]
+    return [v for v in value if not (isinstance(v, str) and not v.strip())]
+
+
+def check_outputs(outputs: Sequence[str | Path], plot: str | Path | None) -> None:
+    """Fail before any work on an unsupported table or plot extension or an unwritable path."""
+    for out in outputs:
+        check_writable(out, TABLE_OUTPUTS)
+    if plot is not None:
+        check_writable(plot, PLOT_FORMATS)

@@ -1,0 +1,237 @@
+"""High-level sampling: a loaded model in, decoded and scored molecules out.
+
+:func:`sample` builds the (guided) denoiser, runs a sampler in batches (one random stream per
+molecule: the same seed gives the same molecules whatever the batch size), decodes every sequence (truncate at the first ``<eos>``, drop ``<pad>``;
+a leftover mask, an unknown token or a string RDKit cannot parse is an invalid molecule, kept and
+marked), canonicalises, marks novelty against a reference data set and scores with oracles.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+import torch
+from tqdm.auto import tqdm
+
+from moldiff.chemistry.metrics import evaluate, molecule_table
+from moldiff.chemistry.oracles import parse_oracles
+from moldiff.chemistry.targets import Target, available_targets, check_trained_target, load_target, read_target
+from moldiff.core.assets import DEFAULT_MODEL, find_asset
+from moldiff.core.errors import MoldiffError
+from moldiff.core.runtime import check_device
+from moldiff.diffusion.denoisers import ModelDenoiser
+from moldiff.diffusion.samplers import DEFAULT_ETA, DEFAULT_SAMPLER, SamplerOptions, progress_total, sample_tokens
+from moldiff.guidance.base import CLASSIFIER_PROCESS, NetworkClassifier, PrefixClassifier, check_guidance, check_top_k
+from moldiff.guidance.cbg import CBGDenoiser
+from moldiff.guidance.cfg import CFGDenoiser
+from moldiff.guidance.fudge import FudgeDenoiser
+from moldiff.guidance.presets import apply_preset
+from moldiff.pipeline.options import DEFAULT_ORACLES, SampleOptions
+from moldiff.store.modelfile import StoredModel, read_model
+
+if TYPE_CHECKING:
+    from moldiff.pipeline.model import LoadedModel
+
+log = logging.getLogger("moldiff")
+
+
+@dataclass
+class SampleResult:
+    """Sampled molecules (one row each: ``smiles`` canonical or empty, ``raw``, ``valid``, ``novel``,
+    oracle values) and what producing them cost."""
+
+    table: pd.DataFrame
+    options: SamplerOptions
+    model: str
+    seconds: float
+    evaluations: int
+    network_seconds: float
+    reference: str
+    targets: list[Target] = field(default_factory=list)
+    classifier_passes: int = 0
+    guidance: str = "none"
+
+    def to_dataframe(self) -> pd.DataFrame:
+        """The molecules as a DataFrame (a copy)."""
+        return self.table.copy()
+
+    @property
+    def smiles(self) -> list[str]:
+        """Canonical SMILES of the valid molecules, in sampling order."""
+        return self.table.loc[self.table["valid"], "smiles"].tolist()
+
+    def metrics(self, reference: str | None = None, oracles: str | Sequence[str] = DEFAULT_ORACLES,
+                targets: Sequence[Target] | None = None, fcd: bool = False) -> dict[str, Any]:
+        """:func:`moldiff.chemistry.metrics.evaluate` of the samples (targets: the guided ones), plus speed and cost."""
+        strings = [s if v else None for s, v in zip(self.table["smiles"], self.table["valid"])]
+        targets = self.targets if targets is None else targets
+        metrics = evaluate(strings, reference or self.reference, oracles, targets, fcd=fcd, progress=False)
+        metrics["speed"] = self.speed()
+        return metrics
+
+    def speed(self) -> dict[str, float]:
+        n = len(self.table)
+        return {
+            "seconds": round(self.seconds, 3),
+            "molecules_per_second": n / self.seconds if self.seconds > 0 else float("nan"),
+            "evaluations_per_molecule": self.evaluations / n if n else float("nan"),
+            "classifier_passes_per_molecule": self.classifier_passes / n if n else float("nan"),
+            "network_time_fraction": self.network_seconds / self.seconds if self.seconds > 0 else float("nan"),
+        }
+
+
+def sample(model: StoredModel | LoadedModel | str = DEFAULT_MODEL, num_samples: int = 256, options: SampleOptions | None = None, *,
+           first_index: int = 0, **settings: Any) -> SampleResult:
+    """Sample ``num_samples`` molecules from a model (loaded, a name or a path) with ``options``.
+
+    ``settings`` are fields of :class:`SampleOptions` that replace those of ``options``; unset fields
+    take :data:`moldiff.pipeline.options.DEFAULTS`, then the sampler's defaults (the model's
+    recommendation is applied one level up, by :func:`moldiff.pipeline.generate.generate`). The
+    sampler defaults to ``remdm-loop`` for masked models, ``udlm`` and ``ar`` otherwise;
+    ``confidence``, ``loop_window`` and ``t_switch`` compose ReMDM schedules (see
+    :class:`~moldiff.diffusion.samplers.SamplerOptions`). ``guidance`` (``cfg``, ``cbg``,
+    ``cbg-taylor``, ``fudge``) steers toward ``target`` with strength ``gamma``; classifiers are
+    found under ``guidance/<target>/<process>`` unless ``classifier`` names one (see
+    :mod:`moldiff.guidance`). ``top_k`` (cbg, fudge) scores only the ``k`` most probable tokens.
+    ``preset`` (see :mod:`moldiff.guidance.presets`, e.g. ``paper-rings-cbg``) sets the guidance,
+    target and sampler settings of the ReMDM paper; explicit sampler options override it. Molecule
+    ``i`` draws from its own random stream, keyed by ``(seed, first_index + i)``
+    (:mod:`moldiff.diffusion.streams`): ``batch_size`` never changes the molecules, and a larger
+    ``num_samples`` extends a smaller one. Filters (``keep``, ``where``) belong to ``generate``.
+    """
+    options = (options or SampleOptions()).replace(**settings)
+    if options.keep or options.where or options.max_samples is not None:
+        raise MoldiffError("keep, where and max_samples filter rounds of samples: use model.sample() or generate()")
+    if num_samples < 1:
+        raise MoldiffError(f"num_samples must be at least 1, not {num_samples}")
+    if options.batch_size < 1:
+        raise MoldiffError(f"batch_size must be at least 1, not {options.batch_size}")
+    chosen = {k: getattr(options, k) for k in PRESET_KEYS}
+    settings = apply_preset(options.preset, chosen)
+    guidance, target = settings.pop("guidance", None) or "none", settings.pop("target", None)
+    gamma = options.value("gamma")
+    check_option_use(guidance, gamma != 1.0, target, options.classifier, options.top_k)
+    oracle_names = parse_oracles(options.value("oracles"))
+    model = as_record(model, options.device)
+    if model.kind == "classifier":
+        raise MoldiffError(f"{model.path} is a guidance classifier, not a generative model")
+    denoiser, targets = guided_denoiser(model, guidance, gamma, target, options.classifier, options.top_k)
+    oracle_names = list(dict.fromkeys([*oracle_names, *(t.oracle for t in targets)]))
+    settings["sampler"] = settings.get("sampler") or DEFAULT_SAMPLER[denoiser.kind]
+    sampler_options = options.sampler_options(**settings).validate(denoiser.kind)
+    if options.eta is not None and sampler_options.sampler not in DEFAULT_ETA:
+        raise MoldiffError(f"--eta has no effect with --sampler {sampler_options.sampler}: only the remdm samplers remask")
+
+    batches = -(-num_samples // options.batch_size)
+    start = time.perf_counter()
+    with tqdm(total=batches * progress_total(denoiser, sampler_options), desc=f"sampling ({sampler_options.sampler})",
+              disable=None if options.progress else True, leave=False) as bar:
+        out = sample_tokens(denoiser, num_samples, sampler_options, options.batch_size, first_index, bar.update)
+    seconds = time.perf_counter() - start
+    table = molecule_table(model.tokenizer, out.tokens.numpy(), options.reference, oracle_names)
+    return SampleResult(table, sampler_options, str(model.path), seconds, out.evaluations, out.network_seconds,
+                        options.reference, targets, getattr(denoiser, "classifier_passes", 0), guidance)
+
+
+#: The settings a preset may set (the sampler's and the guidance's).
+PRESET_KEYS = ("sampler", "eta", "t_on", "t_off", "alpha_on", "confidence", "loop_window", "t_switch", "guidance", "target")
+
+
+def as_record(model: StoredModel | LoadedModel | str, device: str | None) -> StoredModel:
+    """The store record of ``model`` (read by name or path), on ``device`` when one is given."""
+    if isinstance(model, (str, Path)):
+        return read_model(model, device=check_device(device))
+    record = getattr(model, "record", model)  # a pipeline LoadedModel wraps its record
+    if device is not None:
+        record.network.to(check_device(device))
+    return record
+
+
+def check_option_use(guidance: str, gamma_given: bool, target: str | Sequence[str] | None, classifier: str | None,
+                     top_k: int | None) -> None:
+    """Refuse options that would be silently ignored (checked before any model loads); warn that a
+    target without guidance only reports hit fractions. ``gamma_given``: a gamma was asked for."""
+    if top_k is not None and top_k < 1:
+        raise MoldiffError(f"top_k (--top-k) must be at least 1, not {top_k}")
+    if guidance == "none":
+        if gamma_given:
+            raise MoldiffError("--gamma has no effect without --guidance: add --guidance cfg, cbg, cbg-taylor or fudge")
+        if _target_names(target):
+            log.warning("--target without --guidance: sampling is unguided; hit fractions toward %s are reported", target)
+    if top_k is not None and guidance not in ("cbg", "fudge"):
+        raise MoldiffError("--top-k has no effect without --guidance cbg or fudge")
+    if classifier is not None and guidance not in ("cbg", "cbg-taylor", "fudge"):
+        raise MoldiffError("--classifier has no effect without --guidance cbg, cbg-taylor or fudge")
+
+
+def _target_names(target: str | Sequence[str] | None) -> list[str]:
+    if target is None:
+        return []
+    names = target.split(",") if isinstance(target, str) else list(target)
+    return [n.strip() for n in names if n.strip()]
+
+
+def guided_denoiser(model: StoredModel, guidance: str, gamma: float, target: str | Sequence[str] | None,
+                    classifier: str | None, top_k: int | None):
+    """The model as a denoiser, wrapped for guidance; and the targets guided toward."""
+    base = ModelDenoiser(model)
+    check_guidance(guidance, gamma, base.kind)
+    check_top_k(top_k, guidance, base)
+    names = _target_names(target)
+    if guidance == "none":
+        return base, [load_target(n) for n in names]
+    if not names:
+        known = ", ".join(model.target_names) or "none"
+        raise MoldiffError(f"--guidance {guidance} needs --target (this model's targets: {known})")
+    if guidance == "cfg":
+        missing = [n for n in names if n not in model.target_names]
+        if missing:
+            known = ", ".join(model.target_names) or "none (train with --targets)"
+            raise MoldiffError(f"the model was not trained with target '{missing[0]}' for cfg; its targets: {known}")
+        local = available_targets()
+        for recorded in model.targets:
+            if recorded.name in names and recorded.name in local:
+                check_trained_target(recorded, read_target(local[recorded.name]), f"the model {model.path}")
+        null = torch.tensor([model.network.null_labels], device=base.device)
+        labels = torch.tensor([[1 if t in names else n for t, n in zip(model.target_names, model.network.null_labels)]], device=base.device)
+        return CFGDenoiser(base, labels, null, gamma), [t for t in model.targets if t.name in names]
+    if len(names) != 1:
+        raise MoldiffError(f"--guidance {guidance} takes one target, not {len(names)}; use cfg to combine targets")
+    wanted = load_target(names[0])
+    process = CLASSIFIER_PROCESS[base.kind]
+    clf = _load_classifier(model, names[0], process, classifier, base.device)
+    check_trained_target(clf.targets[0], wanted, f"the classifier {clf.path}")
+    if guidance == "fudge":
+        return FudgeDenoiser(base, PrefixClassifier(clf.network), gamma, top_k), [wanted]
+    return CBGDenoiser(base, NetworkClassifier(clf.network), gamma, taylor=guidance == "cbg-taylor", top_k=top_k), [wanted]
+
+
+def classifier_folder(target: str, process: str, representation: str) -> str:
+    """Where a classifier lives under ``guidance/``: ``TARGET/PROCESS`` for SMILES, ``TARGET/PROCESS-REPRESENTATION`` otherwise."""
+    return f"{target}/{process}" if representation == "smiles" else f"{target}/{process}-{representation}"
+
+
+def _load_classifier(model: StoredModel, target: str, process: str, path: str | None, device) -> StoredModel:
+    representation = model.config["representation"]
+    folder = classifier_folder(target, process, representation)
+    location = path or find_asset("guidance", folder)
+    if location is None:
+        raise MoldiffError(
+            f"no {process} classifier for target '{target}' on {representation}: train one with `moldiff train-classifier "
+            f"--target {target} --process {process} --representation {representation} --out guidance/{folder}`"
+        )
+    clf = read_model(location, device=device)
+    if clf.kind != "classifier" or clf.process != process:
+        what = clf.kind + (f" {clf.process}" if clf.process else "")
+        raise MoldiffError(f"{clf.path} is not a {process} classifier (it is: {what})")
+    if clf.tokenizer != model.tokenizer:
+        raise MoldiffError(f"classifier {clf.path} was trained on another vocabulary than the model {model.path}")
+    if clf.target_names != [target]:
+        raise MoldiffError(f"classifier {clf.path} predicts {', '.join(clf.target_names)}, not '{target}'")
+    return clf
