@@ -27,6 +27,13 @@ def test_import_linter_contracts_are_kept():
     assert result.returncode == 0, result.stdout[-3000:]
 
 
+def test_imports_only_for_annotations_are_under_type_checking():
+    """ruff's TC001 (a moldiff import used only in annotations) and pyflakes (unused or undefined names)."""
+    result = subprocess.run([sys.executable, "-m", "ruff", "check", "--no-cache", "--select", "F,TC001", "moldiff"],
+                            capture_output=True, text=True, cwd=REPO)
+    assert result.returncode == 0, result.stdout[-3000:]
+
+
 def _cycles(graph: grimp.ImportGraph) -> list[list[str]]:
     """Strongly connected components of more than one module (or a module importing itself)."""
     index: dict[str, int] = {}

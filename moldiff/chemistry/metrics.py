@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -25,8 +25,10 @@ import pandas as pd
 from moldiff.chemistry.data import load_molecules, load_split, parse_spec
 from moldiff.chemistry.molecules import canonicalise_all
 from moldiff.chemistry.oracles import parse_oracles, score
-from moldiff.chemistry.targets import Target
-from moldiff.chemistry.tokenizers import Tokenizer
+
+if TYPE_CHECKING:
+    from moldiff.chemistry.targets import Target
+    from moldiff.chemistry.tokenizers import Tokenizer
 
 log = logging.getLogger("moldiff")
 #: Below this many valid molecules, an FCD comes with a warning (the papers use 10,000).

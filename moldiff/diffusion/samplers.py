@@ -35,13 +35,16 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import torch
 
 from moldiff.core.errors import MoldiffError
-from moldiff.diffusion.denoisers import Denoiser
 from moldiff.diffusion.processes import Schedule, get_schedule, uniform_reverse
 from moldiff.diffusion.streams import MoleculeStreams
+
+if TYPE_CHECKING:
+    from moldiff.diffusion.denoisers import Denoiser
 
 MASKED_SAMPLERS = ("mdlm", "remdm-cap", "remdm-rescale", "remdm-conf", "remdm-loop", "fb", "dfm")
 #: Remasking schedules the confidence weighting, the loop window and the switch compose with.

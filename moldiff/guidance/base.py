@@ -9,13 +9,15 @@ classifier networks.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import torch
 
 from moldiff.core.errors import MoldiffError
-from moldiff.diffusion.denoisers import Denoiser
 from moldiff.diffusion.samplers import MODEL_KIND_OF
+
+if TYPE_CHECKING:
+    from moldiff.diffusion.denoisers import Denoiser
 
 GUIDANCE = ("none", "cfg", "cbg", "cbg-taylor", "fudge")
 #: Which guidance fits which denoiser kind.

@@ -12,13 +12,17 @@ to the one-hot input.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import torch
 
-from moldiff.diffusion.denoisers import Denoiser
 from moldiff.diffusion.processes import uniform_reverse
 from moldiff.diffusion.samplers import gumbel_argmax
-from moldiff.diffusion.streams import MoleculeStreams
 from moldiff.guidance.base import Classifier, GuidedDenoiser
+
+if TYPE_CHECKING:
+    from moldiff.diffusion.denoisers import Denoiser
+    from moldiff.diffusion.streams import MoleculeStreams
 
 
 def substitution_log_probs(classifier: Classifier, z: torch.Tensor, level: torch.Tensor, candidates: torch.Tensor,

@@ -9,11 +9,15 @@ conditional, labels being dropped independently in training).
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import torch
 
-from moldiff.diffusion.denoisers import Denoiser
 from moldiff.diffusion.processes import uniform_reverse
 from moldiff.guidance.base import GuidedDenoiser, mix_log
+
+if TYPE_CHECKING:
+    from moldiff.diffusion.denoisers import Denoiser
 
 
 class CFGDenoiser(GuidedDenoiser):

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import torch
 
-from moldiff.diffusion.denoisers import Denoiser
 from moldiff.guidance.base import Classifier, GuidedDenoiser
+
+if TYPE_CHECKING:
+    from moldiff.diffusion.denoisers import Denoiser
 
 
 class FudgeDenoiser(GuidedDenoiser):

@@ -33,11 +33,11 @@ from moldiff.core.errors import MoldiffError
 from moldiff.core.runtime import torch_threads
 from moldiff.pipeline.options import SampleOptions
 from moldiff.pipeline.sampling import SampleResult, as_record, sample
-from moldiff.store.modelfile import StoredModel
 from moldiff.store.recommended import recommended_options
 
 if TYPE_CHECKING:
     from moldiff.pipeline.model import LoadedModel
+    from moldiff.store.modelfile import StoredModel
 
 log = logging.getLogger("moldiff")
 

@@ -9,16 +9,18 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
-from moldiff.chemistry.targets import Target
-from moldiff.chemistry.tokenizers import Tokenizer
-from moldiff.diffusion.networks import Transformer
 from moldiff.pipeline.generate import GenerateResult, generate
 from moldiff.pipeline.options import SampleOptions
 from moldiff.store.modelfile import StoredModel, read_model
+
+if TYPE_CHECKING:
+    from moldiff.chemistry.targets import Target
+    from moldiff.chemistry.tokenizers import Tokenizer
+    from moldiff.diffusion.networks import Transformer
 
 
 class LoadedModel:

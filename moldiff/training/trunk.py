@@ -11,12 +11,16 @@ vector equals the denoiser's unconditional one at every noise level; the class h
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import torch
 
-from moldiff.chemistry.tokenizers import Tokenizer
 from moldiff.core.errors import MoldiffError
-from moldiff.diffusion.networks import Transformer
 from moldiff.store.modelfile import read_model
+
+if TYPE_CHECKING:
+    from moldiff.chemistry.tokenizers import Tokenizer
+    from moldiff.diffusion.networks import Transformer
 
 #: Network fields that must agree for the trunk to fit.
 TRUNK_FIELDS = ("vocab_size", "max_length", "hidden", "layers", "heads", "mlp_ratio", "cond_dim")
