@@ -40,6 +40,7 @@ def _training_options(function):
         click.option("--val-molecules", type=click.IntRange(min=1), default=defaults["val_molecules"], show_default=True, help="Validation molecules used."),
         click.option("--out", required=True, type=click.Path(path_type=Path), help="Run directory; the trained model is exported into it."),
         click.option("--resume", is_flag=True, help="Continue the interrupted run in --out exactly."),
+        click.option("--force", is_flag=True, help="Replace the run or model already in --out (its run and model files and card; other files are left alone)."),
         click.option("--accelerator", default="auto", show_default=True, help="Lightning accelerator: auto, cpu, gpu."),
         click.option("--devices", default="auto", show_default=True, help="Lightning devices: auto, a count, or a list like 0,1."),
         click.option("--num-nodes", type=int, default=1, show_default=True, help="Nodes for multi-node DDP."),
@@ -55,12 +56,12 @@ def _run_training(kind: str, process: str | None, targets: list[str], options: d
     from moldiff.training.config import TrainConfig
     from moldiff.training.train import train
 
-    lightning = {k: options.pop(k) for k in ("resume", "accelerator", "devices", "num_nodes", "strategy", "precision")}
+    lightning = {k: options.pop(k) for k in ("resume", "force", "accelerator", "devices", "num_nodes", "strategy", "precision")}
     devices = lightning["devices"]
     if isinstance(devices, str) and devices.isdigit():
         devices = int(devices)
     config = TrainConfig(kind=kind, process=process, targets=targets, **{**options, "out": str(options["out"])})
-    out = train(config, resume=lightning["resume"], accelerator=lightning["accelerator"], devices=devices,
+    out = train(config, resume=lightning["resume"], force=lightning["force"], accelerator=lightning["accelerator"], devices=devices,
                 num_nodes=lightning["num_nodes"], strategy=lightning["strategy"], precision=lightning["precision"])
     if out is not None:  # the main process of a multi-process run
         click.echo(f"model -> {out} (load with moldiff.load('{out}'))")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import asdict, dataclass, field
+from typing import Any
 
 from moldiff.chemistry.tokenizers import tokenizer_class
 from moldiff.core.errors import MoldiffError
@@ -126,3 +127,21 @@ class TrainConfig:
             elif key not in ("kind", "process", "targets", "out") and (key in always or value != defaults.get(key)):
                 words += [f"--{key.replace('_', '-')}", str(value)]
         return " ".join(words + ["--out", self.out])
+
+
+def read_train_config(data: Any, source: str) -> TrainConfig:
+    """The settings a run recorded (``train_config.json`` or a checkpoint's record), filled in for runs
+    recorded before a field existed; a hand-edited or foreign record is a one-line error naming ``source``."""
+    if not isinstance(data, dict):
+        held = "null" if data is None else type(data).__name__
+        raise MoldiffError(f"{source} is not a moldiff training config: it holds a {held}, not an object of "
+                           "settings; restore it, or start a new run with another --out")
+    fields = {f.name for f in dataclasses.fields(TrainConfig)}
+    unknown, missing = sorted(set(data) - fields), sorted(fields - set(data) - set(LEGACY_VALUES))
+    if unknown or missing:
+        shown = "; ".join(f"{what} {', '.join(names)}" for what, names in (("unknown", unknown), ("missing", missing)) if names)
+        raise MoldiffError(f"{source} is not a moldiff training config ({shown}); restore it, or start a new run with another --out")
+    try:
+        return TrainConfig(**{**LEGACY_VALUES, **data})
+    except (MoldiffError, TypeError, ValueError) as exc:
+        raise MoldiffError(f"{source} holds bad settings ({exc}); restore it, or start a new run with another --out") from None

@@ -21,7 +21,10 @@ import json
 import logging
 import math
 import os
+import pickle
 import platform
+import re
+import shutil
 import signal
 import sys
 import time
@@ -37,7 +40,7 @@ import torch
 import torch.nn.functional as F
 from lightning.pytorch.callbacks import ModelCheckpoint, RichProgressBar
 from lightning.pytorch.loggers import CSVLogger
-from lightning.pytorch.utilities.exceptions import SIGTERMException
+from lightning.pytorch.utilities.exceptions import MisconfigurationException, SIGTERMException
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from moldiff import __version__
@@ -74,12 +77,13 @@ from moldiff.diffusion.processes import (
     uniform_forward,
 )
 from moldiff.diffusion.samplers import DEFAULT_SAMPLER, SamplerOptions, sample_tokens
-from moldiff.store.modelfile import StoredModel, read_model, save_model, target_to_dict
+from moldiff.store.modelcard import CARD_FILE
+from moldiff.store.modelfile import CONFIG_FILE, WEIGHTS_FILE, StoredModel, read_model, save_model, target_to_dict
 from moldiff.training.config import (
-    LEGACY_VALUES,
     RESUMABLE_CHANGES,
     TRAIN_CONFIG_FILE,
     TrainConfig,
+    read_train_config,
 )
 from moldiff.training.perturbation import perturbed_molecules
 from moldiff.training.trunk import transfer_trunk
@@ -504,16 +508,22 @@ def hardware_description(trainer: pl.Trainer) -> str:
 
 
 class SaveOnInterrupt(pl.Callback):
-    """On Ctrl-C or SIGTERM (how schedulers such as SLURM stop jobs), save ``last.ckpt`` before
-    Lightning shuts down, so ``--resume`` loses nothing."""
+    """On Ctrl-C or SIGTERM (how schedulers such as SLURM stop jobs), save ``last.ckpt`` and the log
+    rows before Lightning shuts down, so ``--resume`` loses nothing, and note the exit code the run
+    ends with (128 + the signal: 130 or 143)."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
+        self.exit_code: int | None = None
 
     def on_exception(self, trainer: pl.Trainer, pl_module: pl.LightningModule, exception: BaseException) -> None:
         if isinstance(exception, (KeyboardInterrupt, SIGTERMException)):
             trainer.save_checkpoint(self.path)
-            how = "stopped by SIGTERM" if isinstance(exception, SIGTERMException) else "interrupted"
+            for logger in trainer.loggers:
+                logger.save()
+            sigterm = isinstance(exception, SIGTERMException)
+            self.exit_code = 128 + (signal.SIGTERM if sigterm else signal.SIGINT)
+            how = "stopped by SIGTERM" if sigterm else "interrupted"
             log.warning("%s at step %d: checkpoint saved; continue with the same command and --resume", how, trainer.global_step)
 
 
@@ -584,26 +594,95 @@ def _quiet_lightning() -> None:
     warnings.filterwarnings("ignore", message=".*smaller than the logging interval.*")
 
 
+def _first_line(exc: BaseException) -> str:
+    return next(iter(str(exc).splitlines()), "") or type(exc).__name__
+
+
+def read_checkpoint(path: Path, action: str) -> dict[str, Any]:
+    """A moldiff checkpoint's contents, read with ``weights_only=True``: tensors and plain data only, so
+    a file that needs anything more is refused without running it. A moldiff checkpoint (Lightning's
+    loops, callbacks, optimiser and scheduler states, moldiff's record) needs nothing allow-listed.
+    Any problem is a one-line error that starts with ``action`` ("cannot resume", ...)."""
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        found = re.search(r"GLOBAL (\S+)", str(exc))
+        why = (f"it holds Python objects ({found.group(1)}) that moldiff does not unpickle, only tensors and plain data"
+               if found else "not a PyTorch checkpoint")
+        raise MoldiffError(f"{action} from {path}: not a readable moldiff checkpoint ({why})") from None
+    except (RuntimeError, OSError, EOFError, ValueError) as exc:
+        raise MoldiffError(f"{action} from {path}: not a readable moldiff checkpoint "
+                           f"(damaged or truncated: {_first_line(exc).split('. ')[0]})") from None
+    missing = [key for key in ("global_step", "state_dict", "moldiff") if not isinstance(state, dict) or key not in state]
+    if missing:
+        raise MoldiffError(f"{action} from {path}: not a readable moldiff checkpoint (no {', '.join(missing)})")
+    return state
+
+
 def _check_resume(out: Path, config: TrainConfig) -> Path:
     checkpoint = out / "checkpoints" / "last.ckpt"
     saved_path = out / TRAIN_CONFIG_FILE
     if not checkpoint.exists() or not saved_path.exists():
         raise MoldiffError(f"nothing to resume in {out}: no checkpoints/last.ckpt and {TRAIN_CONFIG_FILE}; start without --resume")
     try:
-        saved = json.loads(saved_path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as exc:
+        saved = asdict(read_train_config(json.loads(saved_path.read_text(encoding="utf-8")), str(saved_path)))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise MoldiffError(f"cannot read {saved_path}: {exc}") from None
-    step = torch.load(checkpoint, map_location="cpu", weights_only=False).get("global_step", 0)
+    step = read_checkpoint(checkpoint, "cannot resume")["global_step"]
     if config.max_steps < step:
         raise MoldiffError(f"cannot resume {out} with --max-steps {config.max_steps}: its checkpoint is at step {step}; "
                            f"give --max-steps {step} or more (a larger value extends the run)")
     current = asdict(config)
-    saved = {**LEGACY_VALUES, **saved}
-    differ = [k for k in current if k not in RESUMABLE_CHANGES and saved.get(k) != current[k]]
+    differ = [k for k in current if k not in RESUMABLE_CHANGES and saved[k] != current[k]]
     if differ:
-        shown = ", ".join(f"{k} {saved.get(k)!r} -> {current[k]!r}" for k in differ)
+        shown = ", ".join(f"{k} {saved[k]!r} -> {current[k]!r}" for k in differ)
         raise MoldiffError(f"cannot resume {out}: the run was started with other settings ({shown}); use the same options or another --out")
     return checkpoint
+
+
+#: What a run writes into ``--out`` before its first checkpoint: leftovers of a run that never got going.
+RUN_STARTED = {TRAIN_CONFIG_FILE, "checkpoints", "logs", "tensorboard"}
+#: What ``--force`` removes from ``--out``: a run's files and the model it exported (a card goes in any case).
+RUN_AND_MODEL = (*sorted(RUN_STARTED), CONFIG_FILE, WEIGHTS_FILE)
+
+
+def _check_out(out: Path, resume: bool, force: bool) -> None:
+    """Refuse an ``--out`` that is a file, or that holds a run, a model or other files that this run
+    would replace or mix with, unless ``--resume`` (a run) or ``--force``."""
+    if resume and force:
+        raise MoldiffError("--resume continues the run in --out and --force replaces it: give only one")
+    existing = next((p for p in (out, *out.parents) if p.exists()), None)
+    if existing is not None and not existing.is_dir():
+        raise MoldiffError(f"{existing} is a file: give a directory for the run (--out)")
+    if resume or force or not out.is_dir():
+        return
+    if (out / "checkpoints" / "last.ckpt").exists():
+        raise MoldiffError(f"{out} already holds a training run: add --resume to continue it, --force to replace it, or choose another --out")
+    if {p.name for p in out.iterdir()} - RUN_STARTED:
+        raise MoldiffError(f"{out} already exists and is not empty: add --force to replace the model in it, or choose another --out")
+
+
+def _clear_out(out: Path) -> None:
+    """Remove the run and model files of ``out`` (``--force``); other files are left alone."""
+    for name in RUN_AND_MODEL:
+        path = out / name
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path)
+        else:
+            path.unlink(missing_ok=True)
+
+
+def check_hardware(accelerator: str, devices: str | int, num_nodes: int, strategy: str, precision: str) -> None:
+    """Refuse Lightning options that Lightning would refuse, before any work, in one line naming the
+    first bad option: each is tried with those before it on a Trainer that runs nothing."""
+    given = {"accelerator": accelerator, "devices": devices, "num_nodes": num_nodes, "strategy": strategy, "precision": precision}
+    tried: dict[str, Any] = {}
+    for name, value in given.items():
+        tried[name] = value
+        try:
+            pl.Trainer(**tried, logger=False, enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False)
+        except (MisconfigurationException, ImportError, ValueError, TypeError, RuntimeError) as exc:
+            raise MoldiffError(f"--{name.replace('_', '-')} {value}: {_first_line(exc)}") from None
 
 
 def _keep_earlier_log(log_dir: Path) -> None:
@@ -624,22 +703,27 @@ def train(
     strategy: str = "auto",
     precision: str | None = None,
     progress: bool = True,
+    force: bool = False,
 ) -> Path | None:
     """Run (or resume) training and export the EMA model into ``config.out``.
 
     Returns the run directory on the main process (``None`` on the other DDP ranks).
 
-    An interrupted run (Ctrl-C) saves a checkpoint; ``resume=True`` continues it exactly.
+    An ``out`` that holds a run, a model or other files is refused unless ``resume`` (continue the
+    run exactly) or ``force`` (its run and model files and card are replaced; other files are left
+    alone). An interrupted run (Ctrl-C, SIGTERM) saves a checkpoint and exits with 130 or 143.
     """
     _quiet_lightning()
     if accelerator in ("gpu", "cuda") and not torch.cuda.is_available():
         raise MoldiffError(f"--accelerator {accelerator}: no GPU is available on this machine; use --accelerator cpu or auto")
+    if precision is None:
+        precision = "bf16-mixed" if accelerator in ("gpu", "cuda") or (accelerator == "auto" and torch.cuda.is_available()) else "32-true"
+    check_hardware(accelerator, devices, num_nodes, strategy, precision)
     out = Path(config.out)
+    _check_out(out, resume, force)
     checkpoint = _check_resume(out, config) if resume else None
     if resume:
         _keep_earlier_log(out / "logs" / "version_0")
-    if not resume and (out / "checkpoints" / "last.ckpt").exists():
-        raise MoldiffError(f"{out} already holds a training run: add --resume to continue it, or choose another --out")
     warm = read_warm_start(config.init_from) if config.init_from and not resume else None  # resume: the checkpoint has it
     data = prepare_training_data(config, progress=progress)
     net_config = network_config(config, data.tokenizer, len(data.targets))
@@ -649,8 +733,6 @@ def train(
     if config.trunk_from and not resume:  # resume: the checkpoint has the trained weights
         transfer_trunk(module.network, config.process, config.trunk_from, data.tokenizer)
         module.ema_network.load_state_dict(module.network.state_dict())
-    if precision is None:
-        precision = "bf16-mixed" if accelerator in ("gpu", "cuda") or (accelerator == "auto" and torch.cuda.is_available()) else "32-true"
     loggers: list[Any] = [CSVLogger(out, name="logs", version=0)]  # one log directory per run (see _keep_earlier_log)
     try:
         import tensorboard  # noqa: F401
@@ -662,10 +744,11 @@ def train(
     interactive = progress and sys.stderr.isatty()
     checkpoints = ModelCheckpoint(dirpath=out / "checkpoints", filename="{step}", every_n_train_steps=config.checkpoint_every,
                                   save_last=True, save_top_k=1, monitor=None)
+    interrupt = SaveOnInterrupt(out / "checkpoints" / "last.ckpt")
     trainer = pl.Trainer(
         max_steps=config.max_steps, accelerator=accelerator, devices=devices, num_nodes=num_nodes, strategy=strategy,
         precision=precision, gradient_clip_val=config.grad_clip, logger=loggers,
-        callbacks=[checkpoints, SaveOnInterrupt(out / "checkpoints" / "last.ckpt"),
+        callbacks=[checkpoints, interrupt,
                    *([SampleQuality(data.tokenizer, config)] if config.val_samples else []),
                    *([ProgressLines(config.max_steps)] if progress and not interactive else []),
                    *([StepProgressBar()] if interactive else [])],
@@ -677,12 +760,17 @@ def train(
     if trainer.strategy.root_device.type == "cpu" and trainer.world_size > 1:
         torch.set_num_threads(max(1, available_cpus() // trainer.num_devices))  # oversubscribed OpenMP crawls
     if trainer.is_global_zero:
+        if force:
+            _clear_out(out)
         out.mkdir(parents=True, exist_ok=True)
+        (out / CARD_FILE).unlink(missing_ok=True)  # a card there describes a model this run replaces
         write_json(asdict(config), out / TRAIN_CONFIG_FILE)
     try:
-        trainer.fit(module, datamodule=MoleculeDataModule(data, config), ckpt_path=checkpoint)
-    except SIGTERMException:
-        raise SystemExit(128 + signal.SIGTERM) from None  # not 0: the run did not finish
+        trainer.fit(module, datamodule=MoleculeDataModule(data, config), ckpt_path=checkpoint, weights_only=True)
+    except SystemExit:  # Lightning exits 1 after Ctrl-C, and raises SIGTERMException (a SystemExit) on SIGTERM
+        if interrupt.exit_code is None:
+            raise
+        raise SystemExit(interrupt.exit_code) from None  # not 0: the run did not finish
     trainer.save_checkpoint(out / "checkpoints" / "last.ckpt")
     validation = {} if "validation" in data.record else trainer.validate(module, datamodule=MoleculeDataModule(data, config), verbose=False)[0]
     if not trainer.is_global_zero:
@@ -700,8 +788,9 @@ ARCHITECTURE_FIELDS = ("kind", "process", "representation", "targets", "preset",
 class WarmStart:
     """Weights (network and EMA) and the training record of a model or run to continue from.
 
-    A run is described by its ``train_config`` (compared field by field); a model directory by its
-    network description and vocabulary.
+    A run's checkpoint is described by its ``train_config`` (compared field by field); a model
+    directory by its network description and vocabulary (``train_config``, when recorded, names
+    what differs).
     """
 
     source: str
@@ -713,16 +802,14 @@ class WarmStart:
     tokens: list[str] | None = None
 
     def _mismatch(self, module: TrainingModule, tokenizer: Tokenizer) -> str:
-        if self.train_config is not None:
-            theirs, ours = self.train_config, asdict(module.config)
-            fields = ARCHITECTURE_FIELDS
-        else:
-            theirs, ours = self.network_config or {}, module.network.config.to_dict()
-            fields = tuple(k for k in ours if k != "dropout")
-            if self.tokens != list(tokenizer.tokens):
-                return "it was trained on another vocabulary"
-        differ = [k for k in fields if theirs.get(k) != ours[k]]
-        return ", ".join(f"{k} {theirs.get(k)!r} -> {ours[k]!r}" for k in differ)
+        named = _differences(self.train_config, asdict(module.config), ARCHITECTURE_FIELDS) if self.train_config else ""
+        if self.network_config is None:
+            return named
+        network = module.network.config.to_dict()
+        differ = _differences(self.network_config, network, [k for k in network if k != "dropout"])
+        if not differ and self.tokens == list(tokenizer.tokens):
+            return ""
+        return named or differ or "it was trained on another vocabulary"
 
     def apply(self, module: TrainingModule, tokenizer: Tokenizer) -> None:
         """Load the weights into ``module`` after checking that architecture and vocabulary agree."""
@@ -734,35 +821,49 @@ class WarmStart:
         module.prior_stages = self.stages
 
 
-def _stages_of(training: dict[str, Any]) -> list[dict[str, Any]]:
-    """The stage list of a training record (records older than stages are one stage)."""
-    if "stages" in training:
-        return training["stages"]
-    keys = ("steps", "batch_size", "wall_time_s", "hardware", "precision", "command")
-    return [{**{k: training.get(k) for k in keys}, "init_from": None}]
+def _differences(theirs: dict[str, Any], ours: dict[str, Any], keys: Any) -> str:
+    """``key theirs -> ours`` for each of ``keys`` where the two differ."""
+    return ", ".join(f"{k} {theirs.get(k)!r} -> {ours[k]!r}" for k in keys if theirs.get(k) != ours[k])
+
+
+def _stages_of(training: Any, source: str) -> list[dict[str, Any]]:
+    """The stage list of a training record (records older than stages are one stage), checked."""
+    if isinstance(training, dict) and "stages" not in training:
+        keys = ("steps", "batch_size", "wall_time_s", "hardware", "precision", "command")
+        training = {"stages": [{**{k: training.get(k) for k in keys}, "init_from": None}]}
+    stages = training.get("stages") if isinstance(training, dict) else None
+    if not isinstance(stages, list) or not all(
+            isinstance(s, dict) and isinstance(s.get("steps"), int) and isinstance(s.get("wall_time_s"), (int, float)) for s in stages):
+        raise MoldiffError(f"cannot warm-start from {source}: its training record is damaged (stages are not a list of "
+                           "tables with steps and wall_time_s); restore or re-export it")
+    return stages
 
 
 def read_warm_start(source: str) -> WarmStart:
-    """Read what ``--init-from`` continues: a run directory with ``checkpoints/last.ckpt`` (network,
-    EMA and record, finished or not) or a model directory or name (its weights start both)."""
+    """Read what ``--init-from`` continues: a model directory or name (its safetensors weights start
+    network and EMA; a finished run is one), or else a run directory with ``checkpoints/last.ckpt``
+    (network, EMA and record of an unfinished run), read without unpickling anything."""
     checkpoint = Path(source) / "checkpoints" / "last.ckpt"
-    if checkpoint.is_file():
-        try:
-            state = torch.load(checkpoint, map_location="cpu", weights_only=False)
-            record, weights = state["moldiff"], state["state_dict"]
-            saved = TrainConfig(**{**LEGACY_VALUES, **record["train_config"]})
-        except Exception as exc:  # a truncated or foreign checkpoint
-            raise MoldiffError(f"cannot warm-start from {checkpoint}: not a readable moldiff checkpoint ({exc})") from None
+    if (Path(source) / CONFIG_FILE).exists() or not checkpoint.is_file():
+        model = read_model(source)
+        weights = {k: v.detach().clone() for k, v in model.network.state_dict().items()}
+        training = model.config.get("training", {})
+        recorded = training.get("config") if isinstance(training, dict) else None
+        return WarmStart(source, weights, weights, _stages_of(training, source), train_config=recorded if isinstance(recorded, dict) else None,
+                         network_config=model.config["network"], tokens=list(model.tokenizer.tokens))
+    state = read_checkpoint(checkpoint, "cannot warm-start")
+    try:
+        record, weights = state["moldiff"], state["state_dict"]
+        saved = read_train_config(record["train_config"], f"the record of {checkpoint}")
         network = {k.removeprefix("network."): v for k, v in weights.items() if k.startswith("network.")}
         ema = {k.removeprefix("ema_network."): v for k, v in weights.items() if k.startswith("ema_network.")}
         stage = {"steps": int(state["global_step"]), "batch_size": saved.batch_size, "wall_time_s": round(record.get("wall_time", 0.0), 1),
                  "hardware": record.get("hardware", "not recorded"), "precision": record.get("precision", "not recorded"),
                  "command": saved.command(), "init_from": saved.init_from}
-        return WarmStart(source, network, ema, record.get("prior_stages", []) + [stage], train_config=asdict(saved))
-    model = read_model(source)
-    weights = {k: v.detach().clone() for k, v in model.network.state_dict().items()}
-    return WarmStart(source, weights, weights, _stages_of(model.config.get("training", {})),
-                     network_config=model.config["network"], tokens=list(model.tokenizer.tokens))
+        stages = _stages_of({"stages": [*record.get("prior_stages", []), stage]}, str(checkpoint))
+    except (AttributeError, KeyError, TypeError, ValueError) as exc:
+        raise MoldiffError(f"cannot warm-start from {checkpoint}: not a readable moldiff checkpoint (its record is damaged: {exc!r})") from None
+    return WarmStart(source, network, ema, stages, train_config=asdict(saved))
 
 
 def export_model(module: TrainingModule, data: TrainingData, config: TrainConfig, trainer: pl.Trainer, validation: dict[str, float]) -> None:
