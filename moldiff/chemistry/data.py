@@ -14,6 +14,7 @@ strings and duplicates, sort, then split with a seeded permutation (90/5/5 train
 
 Data set *specs* name molecules anywhere a file is accepted: ``qm9`` (all splits), ``qm9:train``,
 ``qm9:valid``, ``qm9:test``, or a path to a molecule file (see :mod:`moldiff.chemistry.molfiles`).
+A packaged name wins over a file of that name: write ``./qm9`` for the file (see :func:`parse_spec`).
 
 :func:`load_sampled` reads a sampler's output (``moldiff sample --out FILE.csv``) as the tokens it
 wrote, which guidance classifiers are scored and trained on.
@@ -26,6 +27,8 @@ import gzip
 import io
 import json
 import logging
+from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -35,7 +38,7 @@ import numpy as np
 import pandas as pd
 import rdkit
 
-from moldiff.chemistry.molecules import canonicalise_all
+from moldiff.chemistry.molecules import canonicalise_all, smiles_problem
 from moldiff.chemistry.molfiles import read_molecule_file
 from moldiff.chemistry.tokenizers import (
     TOKENIZERS,
@@ -95,9 +98,13 @@ def data_hash(name: str = "qm9") -> str:
 
 
 def parse_spec(spec: str) -> tuple[str, str | None] | None:
-    """``('qm9', 'test')`` for ``'qm9:test'``, ``('qm9', None)`` for ``'qm9'``, ``None`` for a path."""
+    """``('qm9', 'test')`` for ``'qm9:test'``, ``('qm9', None)`` for ``'qm9'``, ``None`` for a path.
+
+    A packaged data set name, optionally followed by ``:split``, always means the packaged set, even
+    when the working directory holds a file or folder of that name: write ``./qm9`` to read that.
+    """
     name, _, split = spec.partition(":")
-    if name not in BUILTIN_DATASETS or Path(spec).exists():
+    if name not in BUILTIN_DATASETS:
         return None
     return name, split or None
 
@@ -154,19 +161,25 @@ def load_molecules(spec: str, progress: bool = True) -> Molecules:
         raise MoldiffError(f"{spec} holds no valid SMILES ({len(table)} read, all invalid)")
     if invalid_lines:
         log.warning(
-            "%s: skipped %d invalid SMILES of %d (%s)",
+            "%s: skipped %d invalid SMILES of %d (%s)%s",
             spec, len(invalid_lines), len(table), describe_lines(invalid_lines),
+            refused_reasons(table.loc[~valid, "smiles"]),
         )
-    clean = table.loc[valid].rename(columns={"smiles": "input"})
+    clean = _rename_clashes(table.loc[valid], ["input"], spec).rename(columns={"smiles": "input"})
     clean.insert(0, "smiles", [c for c in canonical if c is not None])
     return Molecules(spec, clean, len(table), invalid_lines)
 
 
-def molecule_rows(spec: str, progress: bool = True) -> pd.DataFrame:
+def molecule_rows(spec: str, progress: bool = True, reserved: Iterable[str] = ()) -> pd.DataFrame:
     """Every row of a data set spec or file, in order, invalid ones included: the row's ``line``
     (SDF: ``record``) number, its canonical ``smiles`` (empty if invalid), ``valid``, the ``input``
-    string, then the source's other columns. Blank lines count as invalid rows."""
+    string, then the source's other columns. Blank lines count as invalid rows.
+
+    A source column named like one of these or like a ``reserved`` one (which the caller will add)
+    is kept as ``NAME_input`` (``NAME_input2``, ... if taken), with a warning.
+    """
     table = read_spec(spec, keep_blank=True)
+    table = _rename_clashes(table, [str(table.index.name), "valid", "input", *reserved], spec)
     canonical = canonicalise_all(table["smiles"].tolist(), progress=progress)
     rows = table.rename(columns={"smiles": "input"}).reset_index()
     rows.insert(1, "smiles", [c or "" for c in canonical])
@@ -225,6 +238,32 @@ def load_sampled(path: str | Path, tokenizer: Tokenizer) -> SampledMolecules:
     return SampledMolecules(np.stack(ids), smiles, int((~valid).sum()), skipped, sha256_text(text))
 
 
+def _rename_clashes(table: pd.DataFrame, reserved: Iterable[str], source: str) -> pd.DataFrame:
+    """``table`` with each column named in ``reserved`` (``smiles`` excepted) renamed ``NAME_input``
+    (``NAME_input2``, ... if taken), with a warning: output columns of those names are added later."""
+    reserved = set(reserved) - {"smiles"}
+    taken = set(map(str, table.columns)) | reserved
+    renames: dict[str, str] = {}
+    for column in table.columns:
+        if column in reserved:
+            new, k = f"{column}_input", 2
+            while new in taken:
+                new, k = f"{column}_input{k}", k + 1
+            taken.add(new)
+            renames[column] = new
+    if renames:
+        log.warning("%s: input column(s) renamed, as the output has columns of those names: %s",
+                    source, ", ".join(f"{old} -> {new}" for old, new in renames.items()))
+    return table.rename(columns=renames)
+
+
+def refused_reasons(strings: Iterable[str]) -> str:
+    """``'; 1 longer than 5,000 characters'``: how many of ``strings`` were refused before parsing,
+    by reason (:func:`moldiff.chemistry.molecules.smiles_problem`); empty if none."""
+    counts = Counter(p for s in strings if isinstance(s, str) and (p := smiles_problem(s)))
+    return "".join(f"; {n} {why}" for why, n in counts.items())
+
+
 def describe_lines(lines: list[int]) -> str:
     """``'lines 3, 7, 9 and 2 more'``: the first few line numbers of a list."""
     shown = ", ".join(str(n) for n in lines[:MAX_LISTED_LINES])
@@ -256,8 +295,10 @@ def prepare_dataset(source: Path, out_dir: Path, name: str = "qm9", seed: int = 
     """Build ``<name>.csv.gz`` and ``<name>.json`` in ``out_dir`` from a source SMILES file.
 
     Every step is deterministic, so running it on the packaged source reproduces the packaged
-    files exactly (a test checks that) as long as RDKit's canonical SMILES do not change.
+    files exactly (a test checks that) as long as RDKit's canonical SMILES do not change. ``name``
+    must be a plain file name (no directory part), so that nothing is written outside ``out_dir``.
     """
+    check_plain_name(name)
     try:
         with gzip.open(source, "rt", encoding="utf-8") if source.suffix == ".gz" else open(source, encoding="utf-8") as handle:
             text = handle.read()
@@ -302,6 +343,13 @@ def prepare_dataset(source: Path, out_dir: Path, name: str = "qm9", seed: int = 
         }
     write_json(info, out_dir / f"{name}.json")
     return info
+
+
+def check_plain_name(name: str) -> None:
+    """Refuse a data set name that is not a plain file name: empty, ``.``, ``..``, absolute or with a separator."""
+    if name in ("", ".", "..") or any(c in name for c in "/\\\0") or Path(name).is_absolute():
+        raise MoldiffError(f"data set name '{name}' must be a plain file name (no '/', not '.' or '..'): "
+                           "it prefixes the files written in the output directory")
 
 
 def dataset_tokenizer(representation: str, name: str = "qm9") -> Tokenizer:

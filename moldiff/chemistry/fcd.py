@@ -1,7 +1,8 @@
 """Frechet ChemNet Distance through ``fcd_torch``, which ships the ChemNet weights (offline).
 
 Reference statistics (mean and covariance of ChemNet activations) are cached in memory and on
-disk under ``$MOLDIFF_CACHE`` (default ``~/.cache/moldiff``), keyed by the reference molecules.
+disk under ``$MOLDIFF_CACHE`` (default ``~/.cache/moldiff``), keyed by the reference molecules; a
+damaged cache file is recomputed and replaced, with a warning.
 """
 
 from __future__ import annotations
@@ -9,7 +10,9 @@ from __future__ import annotations
 import functools
 import logging
 import warnings
+import zipfile
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 
@@ -41,8 +44,10 @@ def chemnet_statistics(smiles: Sequence[str], device: str = "cpu") -> Statistics
 def _reference_statistics(key: str, smiles: tuple[str, ...], device: str) -> Statistics:
     path = cache_dir() / "fcd" / f"{key}.npz"
     if path.exists():
-        with np.load(path) as data:
-            return {"mu": data["mu"], "sigma": data["sigma"]}
+        cached = _read_statistics(path)
+        if cached is not None:
+            return cached
+        log.warning("FCD reference statistics %s are damaged: recomputing and replacing them", path)
     stats = chemnet_statistics(smiles, device)
     try:
         with atomic_write(path, "wb") as handle:
@@ -50,6 +55,18 @@ def _reference_statistics(key: str, smiles: tuple[str, ...], device: str) -> Sta
     except OSError as exc:
         log.warning("could not cache FCD reference statistics in %s: %s", path.parent, exc)
     return stats
+
+
+def _read_statistics(path: Path) -> Statistics | None:
+    """The statistics of a cache file; ``None`` if it is unreadable or malformed."""
+    try:
+        with np.load(path) as data:
+            mu, sigma = data["mu"], data["sigma"]
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
+        return None
+    if mu.ndim != 1 or sigma.shape != (len(mu), len(mu)):
+        return None
+    return {"mu": mu, "sigma": sigma}
 
 
 def reference_statistics(smiles: Sequence[str], device: str = "cpu") -> Statistics:

@@ -1,7 +1,9 @@
 """Molecule files in and result tables out.
 
 Reading: ``.smi`` / ``.txt`` (one SMILES per line, optional second whitespace-separated column kept
-as ``name``), ``.csv`` with a ``smiles`` column, ``.jsonl`` with a ``smiles`` key on every line,
+as ``name``), ``.csv`` with a ``smiles`` column, ``.jsonl`` with a ``smiles`` key on every line
+(the column is found ignoring case and surrounding spaces; of several, the one spelled exactly
+``smiles`` wins and the others are kept as they are; several and none spelled so is an error),
 ``.sdf`` (the molecules, written as canonical SMILES, plus their SD fields as columns); any of them
 may be gzip-compressed (``.gz`` suffix). Rows keep their 1-based line (SDF: record) number in the
 source file as index, so warnings can point at the offending lines. Blank lines are skipped, or,
@@ -11,16 +13,20 @@ Writing: ``.csv``, ``.jsonl``, ``.sdf`` (RDKit) and ``.smi``, always atomically:
 temporary file in the target directory which is then renamed over the target, so an interrupted
 run never leaves a half-written file. Every row is written: an invalid molecule (empty SMILES) is
 ``<invalid>`` in a ``.smi`` file and a record without atoms in an ``.sdf`` file, so that reading
-the file back counts it.
+the file back counts it. Control characters (newlines, tabs, ...) in a ``.smi`` name or an SD
+title or property would break the file's records: they are written as spaces (``.csv`` quotes
+them, ``.jsonl`` escapes them).
 """
 
 from __future__ import annotations
 
+import csv
 import gzip
 import io
 import json
 import math
 import os
+import re
 import warnings
 from pathlib import Path
 from typing import IO
@@ -38,6 +44,7 @@ TABLE_FORMATS = (".csv", ".jsonl", ".sdf", ".smi")
 INVALID_SMILES = "<invalid>"
 #: Columns that name a row; the first one a table has is the second field of a ``.smi`` line.
 ROW_NAME_COLUMNS = ("name", "index", "line")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 
 
 def file_format(path: str | Path, allowed: tuple[str, ...]) -> str:
@@ -55,10 +62,10 @@ def file_format(path: str | Path, allowed: tuple[str, ...]) -> str:
     return fmt
 
 
-def _open_text(path: Path) -> IO[str]:
+def _open_text(path: Path, newline: str | None = None) -> IO[str]:
     if path.suffix.lower() == ".gz":
-        return io.TextIOWrapper(gzip.open(path, "rb"), encoding="utf-8")
-    return open(path, encoding="utf-8")
+        return io.TextIOWrapper(gzip.open(path, "rb"), encoding="utf-8", newline=newline)
+    return open(path, encoding="utf-8", newline=newline)
 
 
 def read_molecule_file(path: str | Path, keep_blank: bool = False) -> pd.DataFrame:
@@ -76,7 +83,7 @@ def read_molecule_file(path: str | Path, keep_blank: bool = False) -> pd.DataFra
     if path.is_dir():
         raise MoldiffError(f"{path} is a directory, not a molecule file")
     try:
-        with _open_text(path) as handle:
+        with _open_text(path, "" if fmt == ".csv" else None) as handle:  # the CSV parser reads quoted line breaks
             if fmt == ".csv":
                 table = _read_csv(handle, path, keep_blank)
             elif fmt == ".jsonl":
@@ -117,12 +124,13 @@ def _drop_trailing_blanks(table: pd.DataFrame) -> pd.DataFrame:
     return table.iloc[: filled[-1] + 1 if len(filled) else 0]
 
 
-def _smiles_column(columns: list[str], path: Path) -> str:
-    for column in columns:
-        if str(column).strip().lower() == "smiles":
-            return column
-    listed = ", ".join(map(str, columns)) or "none"
-    raise MoldiffError(f"{path} has no 'smiles' column (columns: {listed}); add a header named smiles")
+def _smiles_column(columns: list[str], path: Path, where: str = "") -> str | None:
+    """The column holding the SMILES (see the module docstring); ``None`` if there is none."""
+    found = [c for c in columns if str(c).strip().lower() == "smiles"]
+    if len(found) > 1 and "smiles" not in found:
+        raise MoldiffError(f"{path}{where} has several SMILES columns ({', '.join(map(str, found))}): "
+                           "name the one to read exactly smiles")
+    return "smiles" if "smiles" in found else next(iter(found), None)
 
 
 def _read_csv(handle: IO[str], path: Path, keep_blank: bool) -> pd.DataFrame:
@@ -137,6 +145,9 @@ def _read_csv(handle: IO[str], path: Path, keep_blank: bool) -> pd.DataFrame:
     except pd.errors.ParserError as exc:
         raise MoldiffError(f"{path} is not a valid CSV file: {' '.join(str(exc).split())}") from None
     column = _smiles_column(list(table.columns), path)
+    if column is None:
+        listed = ", ".join(map(str, table.columns)) or "none"
+        raise MoldiffError(f"{path} has no 'smiles' column (columns: {listed}); add a header named smiles")
     table = table.rename(columns={column: "smiles"})
     table.index = pd.Index(range(2, len(table) + 2), name="line")  # line 1 is the header
     if keep_blank:
@@ -155,7 +166,7 @@ def _read_jsonl(handle: IO[str], path: Path) -> pd.DataFrame:
             raise MoldiffError(f"{path}, line {number}: not valid JSON ({exc.msg})") from None
         if not isinstance(record, dict):
             raise MoldiffError(f"{path}, line {number}: expected a JSON object per line")
-        key = next((k for k in record if str(k).strip().lower() == "smiles"), None)
+        key = _smiles_column(list(record), path, f", line {number}")
         if key is None:
             keys = ", ".join(map(str, record)) or "none"
             raise MoldiffError(f"{path}, line {number}: no 'smiles' key (keys: {keys}); every line needs one")
@@ -199,13 +210,6 @@ def check_writable(path: str | Path, allowed: tuple[str, ...] = TABLE_FORMATS) -
     return path
 
 
-def check_not_input(out: str | Path, source: str | Path) -> None:
-    """Refuse an output path that names the input file: writing it would destroy the input."""
-    out, source = Path(out), Path(source)
-    if source.exists() and out.resolve() == source.resolve():
-        raise MoldiffError(f"--out {out} is the input file {source}: writing it would overwrite the input; choose another --out")
-
-
 def write_table(table: pd.DataFrame, path: str | Path) -> int:
     """Write a table with a ``smiles`` column in the format given by the extension, atomically.
 
@@ -215,7 +219,7 @@ def write_table(table: pd.DataFrame, path: str | Path) -> int:
     fmt = file_format(path, TABLE_FORMATS)
     with atomic_write(path) as handle:
         if fmt == ".csv":
-            table.to_csv(handle, index=False)
+            table.to_csv(handle, index=False, quoting=_csv_quoting(table))
             return len(table)
         if fmt == ".jsonl":
             for record in table.to_dict(orient="records"):
@@ -224,10 +228,25 @@ def write_table(table: pd.DataFrame, path: str | Path) -> int:
         if fmt == ".smi":
             names = _row_names(table)
             for i, smiles in enumerate(table["smiles"]):
-                name = f"\t{names[i]}" if names is not None and names[i] != "" else ""
+                name = _one_line(names[i]).strip() if names is not None else ""
+                name = f"\t{name}" if name else ""
                 handle.write(f"{smiles or INVALID_SMILES}{name}\n")
             return len(table)
         return _write_sdf(table, handle)
+
+
+def _csv_quoting(table: pd.DataFrame) -> int:
+    """Minimal quoting, or quoting of all text when some holds a carriage return, which the csv
+    module leaves unquoted although readers take it for a line break."""
+    texts = table.select_dtypes(include=["object", "string"])
+    has_cr = any("\r" in str(c) for c in table.columns) or any(
+        texts[c].astype(str).str.contains("\r", regex=False).any() for c in texts.columns)
+    return csv.QUOTE_NONNUMERIC if has_cr else csv.QUOTE_MINIMAL
+
+
+def _one_line(text: str) -> str:
+    """``text`` with control characters (line breaks, tabs, ...) replaced by spaces."""
+    return _CONTROL.sub(" ", text)
 
 
 def _row_names(table: pd.DataFrame) -> list[str] | None:
@@ -244,13 +263,13 @@ def _write_sdf(table: pd.DataFrame, handle: IO[str]) -> int:
         mol = to_mol(record["smiles"]) if record["smiles"] else None
         mol = Chem.Mol() if mol is None else mol  # an invalid row is a record without atoms
         if names is not None and names[i] != "":
-            mol.SetProp("_Name", names[i])
+            mol.SetProp("_Name", _one_line(names[i]))
         mol.SetProp("smiles", str(record["smiles"]))
         for prop in properties:
             value = record[prop]
             if value is None or (isinstance(value, float) and math.isnan(value)):
                 continue
-            mol.SetProp(str(prop), str(value))
+            mol.SetProp(_one_line(str(prop)), _one_line(str(value)))
         writer.write(mol)
         written += 1
     writer.close()

@@ -17,12 +17,15 @@
 
 Users add a target by writing such a file (by hand or with ``moldiff target create``) under
 ``guidance/<name>/`` in the current directory or in ``$MOLDIFF_HOME``, or by passing its path.
+A ``target.toml`` file's ``name`` (if given) must be its folder's name; the threshold must be a
+finite number (not a boolean or a string).
 """
 
 from __future__ import annotations
 
 import json
 import math
+import numbers
 import re
 import tomllib
 from dataclasses import dataclass, field
@@ -58,8 +61,11 @@ class Target:
         get_oracle(self.oracle)
         if self.direction not in DIRECTIONS:
             raise MoldiffError(f"target '{self.name}': direction must be one of {', '.join(DIRECTIONS)}, not '{self.direction}'")
+        if isinstance(self.threshold, bool) or not isinstance(self.threshold, numbers.Real):
+            raise MoldiffError(f"target '{self.name}': malformed threshold {self.threshold!r}: it must be a number")
         if not math.isfinite(self.threshold):
             raise MoldiffError(f"target '{self.name}': threshold must be a finite number")
+        object.__setattr__(self, "threshold", float(self.threshold))
 
     @property
     def rule(self) -> str:
@@ -125,11 +131,16 @@ def read_target(path: str | Path) -> Target:
     missing = [k for k in ("oracle", "threshold") if k not in data]
     if missing:
         raise MoldiffError(f"target file {path} lacks {', '.join(missing)}")
+    folder = path.absolute().parent.name
+    name = str(data.get("name", folder))
+    if path.name == TARGET_FILE and name != folder:
+        raise MoldiffError(f"target file {path} is named '{name}' but lies in the folder '{folder}': "
+                           "rename the folder or the name in the file so that they agree")
     try:
         return Target(
-            name=str(data.get("name", path.parent.name)),
+            name=name,
             oracle=str(data["oracle"]),
-            threshold=float(data["threshold"]),
+            threshold=data["threshold"],
             direction=str(data.get("direction", "above")),
             description=str(data.get("description", "")),
             computed=dict(data.get("computed", {})),

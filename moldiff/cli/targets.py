@@ -42,23 +42,29 @@ def target_list() -> None:
 @click.option("--data", "data_spec", default="qm9:train", show_default=True, help="Molecules the threshold is computed on.")
 @click.option("--description", default="", help="What the target means.")
 @click.option("--out", type=click.Path(path_type=Path), default=None, help="Target file [default: guidance/NAME/target.toml].")
-def target_create(name: str, oracle: str, direction: str, percentile: float | None, data_spec: str, description: str, out: Path | None) -> None:
-    """Compute a threshold from data and write the target file NAME."""
+@click.option("--force", is_flag=True, help="Overwrite an existing target file (models trained on it will refuse the new one).")
+def target_create(name: str, oracle: str, direction: str, percentile: float | None, data_spec: str, description: str,
+                  out: Path | None, force: bool) -> None:
+    """Compute a threshold from data and write the target file NAME (an existing one only with --force)."""
     from moldiff.chemistry.data import data_hash, load_molecules, parse_spec
     from moldiff.chemistry.molfiles import check_writable
     from moldiff.chemistry.oracles import get_oracle
     from moldiff.chemistry.oracles import score as score_molecules
-    from moldiff.chemistry.targets import (
-        default_percentile,
-        threshold_from_data,
-        validate_target_name,
-    )
+    from moldiff.chemistry.targets import TARGET_FILE, default_percentile, threshold_from_data, validate_target_name
+    from moldiff.core.files import check_output_paths
 
     validate_target_name(name)
     get_oracle(oracle)
     percentile = default_percentile(direction) if percentile is None else percentile
-    out = out or Path("guidance") / name / "target.toml"
+    out = out or Path("guidance") / name / TARGET_FILE
     check_writable(out, (".toml",))
+    check_output_paths([("--out", out)], [("--data", data_spec)])
+    if out.name == TARGET_FILE and out.absolute().parent.name != name:
+        raise MoldiffError(f"--out {out}: a {TARGET_FILE} file must lie in a folder named like its target ({name}); "
+                           "choose another --out")
+    if out.exists() and not force:
+        raise MoldiffError(f"{out} exists: models trained on it would refuse a new definition; "
+                           "pass --force to overwrite it, or choose another NAME or --out")
     molecules = load_molecules(data_spec)
     values = score_molecules(molecules.smiles, [oracle])[oracle].to_numpy()
     parsed = parse_spec(data_spec)
