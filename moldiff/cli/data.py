@@ -88,9 +88,10 @@ def data_prepare(source: Path, out_dir: Path, name: str) -> None:
 def data_export(spec: str, out: Path) -> None:
     """Write the molecules of a data set spec (e.g. qm9:test) to a file."""
     from moldiff.chemistry.data import load_molecules
-    from moldiff.chemistry.molfiles import check_not_input, check_writable, write_table
+    from moldiff.chemistry.molfiles import check_writable, write_table
+    from moldiff.core.files import check_output_paths
 
-    check_not_input(out, spec)
+    check_output_paths([("--out", out)], [("SPEC", spec)])
     check_writable(out)
     molecules = load_molecules(spec)
     written = write_table(molecules.table.reset_index(drop=True), out)
@@ -117,23 +118,26 @@ def score(source: str, oracles: str, out: Path, workers: int | None) -> None:
 
     The output holds one row per input row, in input order, invalid SMILES and blank lines
     included: its line (SDF: record) number, the canonical SMILES (empty if invalid), valid, the
-    input string, the input's other columns and one column per oracle (empty if invalid).
+    input string, the input's other columns and one column per oracle (empty if invalid). An input
+    column named like an output column (line, valid, input, an oracle) is kept as NAME_input.
     """
-    from moldiff.chemistry.data import describe_lines, molecule_rows
-    from moldiff.chemistry.molfiles import check_not_input, check_writable, write_table
+    from moldiff.chemistry.data import describe_lines, molecule_rows, refused_reasons
+    from moldiff.chemistry.molfiles import check_writable, write_table
     from moldiff.chemistry.oracles import parse_oracles
     from moldiff.chemistry.oracles import score as score_molecules
+    from moldiff.core.files import check_output_paths
 
     names = parse_oracles(oracles)
-    check_not_input(out, source)
+    check_output_paths([("--out", out)], [("IN", source)])
     check_writable(out)
-    table = molecule_rows(source)
+    table = molecule_rows(source, reserved=names)
     invalid = table.loc[~table["valid"], table.columns[0]].tolist()
     if len(invalid) == len(table):
         raise MoldiffError(f"{source} holds no valid SMILES ({len(table)} read, all invalid)")
     if invalid:
-        log.warning("%s: %d invalid SMILES of %d kept as rows with valid False (%s)",
-                    source, len(invalid), len(table), describe_lines(invalid))
+        log.warning("%s: %d invalid SMILES of %d kept as rows with valid False (%s)%s",
+                    source, len(invalid), len(table), describe_lines(invalid),
+                    refused_reasons(table.loc[~table["valid"], "input"]))
     values = score_molecules(table["smiles"].tolist(), names, workers=workers)
     for name in names:
         table[name] = values[name].to_numpy()
@@ -162,11 +166,13 @@ def evaluate(generated: str, reference: str, oracles: str, targets: str, fcd: bo
     from moldiff.chemistry.molfiles import check_writable
     from moldiff.chemistry.oracles import parse_oracles
     from moldiff.chemistry.targets import parse_targets
-    from moldiff.core.files import write_json
+    from moldiff.core.files import check_output_paths, write_json
 
     parse_oracles(oracles)
     target_list = parse_targets(targets) if targets else []
     check_writable(out, (".json",))
+    check_output_paths([("--out", out)], [("GENERATED", generated), ("--reference", reference), ("--fcd-reference", fcd_reference),
+                                          *(("--targets", t.strip()) for t in targets.split(",") if t.strip())])
     strings = read_spec(generated, keep_blank=True)["smiles"].tolist()
     metrics = evaluate_molecules(
         strings, reference=reference, oracles=oracles, targets=target_list, fcd=fcd, fcd_reference=fcd_reference

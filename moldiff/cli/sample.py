@@ -55,7 +55,9 @@ def sample_command(model: str, num_samples: int, out: Path, keep: str | None, wh
     """
     from moldiff.chemistry.metrics import metrics_table
     from moldiff.chemistry.molfiles import check_writable, write_table
+    from moldiff.core.files import check_output_paths
     from moldiff.core.runtime import thread_count
+    from moldiff.guidance.base import check_gamma
     from moldiff.guidance.presets import get_preset
     from moldiff.pipeline.generate import (
         check_budget,
@@ -67,9 +69,12 @@ def sample_command(model: str, num_samples: int, out: Path, keep: str | None, wh
 
     guidance = options["guidance"] or (get_preset(options["preset"]).guidance if options["preset"] else "none")
     gamma_given = click.get_current_context().get_parameter_source("gamma") is not click.core.ParameterSource.DEFAULT
+    check_gamma(options["gamma"])
     check_option_use(guidance, gamma_given, None, options["classifier"], options["top_k"])
     thread_count(threads)  # checked before the model loads
     check_writable(out)
+    targets = [("--target", t.strip()) for t in (options["target"] or "").split(",") if t.strip()]
+    check_output_paths([("--out", out)], [("--reference", options["reference"]), *targets])
     keep_words, conditions = parse_keep(keep), parse_where(where)  # checked before the model loads
     check_budget(num_samples, max_samples, bool(keep_words or conditions))
     result = generate(model, num_samples, keep=keep, where=where, max_samples=max_samples, threads=threads, **options)
@@ -123,9 +128,13 @@ def frontier_command(models: str, guidance: str, gammas: str, samplers: str | No
     molecules, evaluations per molecule and seconds; Pareto-optimal points per model and method
     are marked. Points are cached by settings and weights, so a re-run computes only what is missing.
     """
-    from moldiff.pipeline.frontier import check_outputs, frontier, read_reference_points
+    from moldiff.pipeline.frontier import PAPER_POINTS, check_outputs, frontier, read_reference_points
 
-    check_outputs(outputs, plot)
+    if overlay is not None and plot is None:
+        raise MoldiffError(f"--overlay {overlay} is drawn on the plot: add --plot (.png, .svg or .pdf) or leave --overlay out")
+    cache = cache or outputs[0].with_suffix(".cache.json")
+    check_outputs(outputs, plot, [("--reference", reference), ("--target", target), ("--cache", cache),
+                                  ("--overlay", PAPER_POINTS if overlay == "papers" else overlay)])
     if overlay is not None:
         read_reference_points(overlay)
     try:
@@ -135,7 +144,7 @@ def frontier_command(models: str, guidance: str, gammas: str, samplers: str | No
         raise MoldiffError(f"--gamma takes numbers and --steps integers, comma-separated ({exc})") from None
     result = frontier(models, guidance=guidance, gammas=gamma_values, samplers=samplers, steps=step_values, presets=presets,
                       num_samples=num_samples, target=target, seed=seed, fcd=fcd, reference=reference, batch_size=batch_size,
-                      recommended=not papers_settings, cache=cache or outputs[0].with_suffix(".cache.json"), jobs=jobs)
+                      recommended=not papers_settings, cache=cache, jobs=jobs)
     for out in outputs:
         result.save(out)
     if plot is not None:

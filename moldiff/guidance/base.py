@@ -8,6 +8,7 @@ classifier networks.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
@@ -80,12 +81,17 @@ class PrefixClassifier:
         return self.network(z).float().log_softmax(-1)[:, -1, self.label]
 
 
+def check_gamma(gamma: float) -> None:
+    """Refuse a guidance strength that is negative or not finite (nan, inf)."""
+    if not math.isfinite(gamma) or gamma < 0:
+        raise MoldiffError(f"gamma must be >= 0 and finite, not {gamma}")
+
+
 def check_guidance(guidance: str, gamma: float, kind: str) -> None:
-    """Clear errors for an unknown method, a negative gamma, or a method that does not fit the model."""
+    """Clear errors for an unknown method, a negative or non-finite gamma, or a method that does not fit the model."""
     if guidance not in GUIDANCE:
         raise MoldiffError(f"unknown guidance '{guidance}': choose one of {', '.join(GUIDANCE)}")
-    if gamma < 0:
-        raise MoldiffError(f"gamma must be >= 0, not {gamma}")
+    check_gamma(gamma)
     if guidance != "none" and kind not in GUIDANCE_KINDS[guidance]:
         fitting = [g for g, kinds in GUIDANCE_KINDS.items() if kind in kinds]
         raise MoldiffError(f"guidance '{guidance}' does not fit {MODEL_KIND_OF[kind]} models: use {', '.join(fitting)}")

@@ -6,7 +6,11 @@ novel molecules, the hit fraction among them, optional FCD, denoiser evaluations
 seconds) and marks the Pareto-optimal points (most novel molecules, best property) per model and
 method. Points are cached in a JSON file by their settings and the sha256 of every weights file
 they use (model, and the classifier of cbg / fudge), saved after each point: a re-run or an
-interrupted sweep computes only what is missing. ``jobs`` spreads points over processes.
+interrupted sweep computes only what is missing. A cached point also records the definition of the
+measured target (oracle, threshold, direction) and what the novelty reference holds (its data hash
+or file sha256), and answers only for the same; entries written before these were recorded count as
+computed under the checkout's packaged target and the packaged qm9 data set. ``jobs`` spreads points
+over processes.
 :class:`Frontier` writes CSV and JSON and plots novel count against mean property with matplotlib,
 optionally over reference points such as the papers' (:data:`PAPER_POINTS`).
 """
@@ -14,6 +18,7 @@ optionally over reference points such as the papers' (:data:`PAPER_POINTS`).
 from __future__ import annotations
 
 import itertools
+import logging
 import os
 import time
 from collections.abc import Sequence
@@ -25,14 +30,16 @@ from typing import Any
 import pandas as pd
 from tqdm.auto import tqdm
 
+from moldiff.chemistry.data import data_hash, parse_spec
 from moldiff.chemistry.molfiles import check_writable
-from moldiff.chemistry.targets import load_target, parse_targets
+from moldiff.chemistry.targets import TARGET_FILE, Target, load_target, parse_targets, read_target
+from moldiff.core.assets import CHECKOUT_ROOT
 from moldiff.core.errors import MoldiffError
-from moldiff.core.files import atomic_write, read_json, write_json
+from moldiff.core.files import atomic_write, check_output_paths, read_json, sha256_file, write_json
 from moldiff.diffusion.denoisers import DENOISER_KINDS
-from moldiff.diffusion.samplers import DEFAULT_SAMPLER, SAMPLER_KIND
-from moldiff.guidance.base import CLASSIFIER_PROCESS, check_guidance
-from moldiff.guidance.presets import get_preset
+from moldiff.diffusion.samplers import DEFAULT_SAMPLER, SAMPLER_KIND, SAMPLERS
+from moldiff.guidance.base import CLASSIFIER_PROCESS, GUIDANCE, GUIDANCE_KINDS, check_gamma
+from moldiff.guidance.presets import get_preset, preset_settings
 from moldiff.pipeline.options import sampling_defaults
 from moldiff.pipeline.sampling import classifier_folder, sample
 from moldiff.store.modelfile import read_config, resolve_model_path
@@ -44,6 +51,10 @@ PLOT_FORMATS = (".png", ".svg", ".pdf")
 TABLE_OUTPUTS = (".csv", ".json")
 #: A frontier point is plotted as Pareto-optimal only with at least this many novel molecules (the papers' rule).
 MIN_NOVEL = 50
+#: Numeric fields of a cached row (besides ``<target>_novel_mean`` and ``<target>_hit_novel``).
+CACHED_NUMBERS = ("n", "validity", "uniqueness", "novelty", "novel", "fcd", "evaluations_per_molecule", "seconds")
+
+log = logging.getLogger("moldiff")
 
 
 @dataclass(frozen=True)
@@ -85,7 +96,7 @@ def make_point(model: str, sampler: str | None, steps: int | None, guidance: str
         if (guidance, target) != (preset.guidance, preset.target):
             raise MoldiffError(f"preset '{given['preset']}' is for {preset.guidance} toward {preset.target}, "
                                f"not {guidance} toward {target}")
-        settings = {**preset.sampler, **given}
+        settings = {**preset_settings(preset, given.get("sampler")), **given}
     else:
         settings = {**(recommended_options(config, sampler) if recommended else {}), **given}
     kind = DENOISER_KINDS.get(config["kind"])
@@ -102,13 +113,7 @@ def make_point(model: str, sampler: str | None, steps: int | None, guidance: str
 def compatible(point: Point) -> bool:
     """Whether the point's sampler and guidance fit its model."""
     kind = _model_kind(point.model)
-    if SAMPLER_KIND.get(point.sampler) != kind:
-        return False
-    try:
-        check_guidance(point.guidance, point.gamma, kind)
-    except MoldiffError:
-        return False
-    return True
+    return SAMPLER_KIND.get(point.sampler) == kind and (point.guidance == "none" or kind in GUIDANCE_KINDS.get(point.guidance, ()))
 
 
 def product_points(models: Sequence[str], guidance: Sequence[str] = ("none",), gammas: Sequence[float] = (1.0,),
@@ -117,8 +122,17 @@ def product_points(models: Sequence[str], guidance: Sequence[str] = ("none",), g
                    **options: Any) -> list[Point]:
     """Every fitting point of the product (unguided points have no gamma); an empty product is an error.
 
-    Combinations that do not fit (a sampler or guidance method of another model kind) are left out.
+    Combinations that do not fit (a sampler or guidance method of another model kind) are left out;
+    an unknown guidance method or sampler, or a negative or non-finite gamma, is an error.
     """
+    for method in guidance:
+        if method not in GUIDANCE:
+            raise MoldiffError(f"unknown guidance '{method}': choose one of {', '.join(GUIDANCE)}")
+    for sampler in samplers:
+        if sampler is not None and sampler not in SAMPLERS:
+            raise MoldiffError(f"unknown sampler '{sampler}': choose one of {', '.join(SAMPLERS)}")
+    for gamma in gammas:
+        check_gamma(gamma)
     points: list[Point] = []
     for model, method, sampler, step, preset in itertools.product(models, guidance, samplers, steps, presets):
         if preset and get_preset(preset).guidance != method:
@@ -180,13 +194,66 @@ def run_point(point: Point, settings: Settings, progress: bool = False) -> dict[
     }
 
 
-def _hit(entry: dict[str, Any] | None, weights: dict[str, str], settings: Settings) -> bool:
-    """Whether a cached entry answers the point: same weights, molecules, seed, and the metrics asked for."""
+def reference_sha256(spec: str) -> str:
+    """What a novelty reference holds: a packaged data set's data hash, or the sha256 of a molecule file."""
+    parsed = parse_spec(spec)
+    if parsed is not None:
+        return data_hash(parsed[0])
+    if not Path(spec).is_file():
+        raise MoldiffError(f"no such reference: {spec}; give a data set spec (e.g. qm9) or a molecule file")
+    return sha256_file(spec)
+
+
+def target_definition(target: Target) -> dict[str, Any]:
+    """What a target's hits and property depend on."""
+    return {"oracle": target.oracle, "threshold": float(target.threshold), "direction": target.direction}
+
+
+def _recorded_reference(entry: dict[str, Any]) -> tuple[Any, Any]:
+    """A cached entry's reference spec and content hash; older entries without the hash were computed on packaged qm9."""
+    reference = entry.get("reference", "qm9")
+    return reference, entry.get("reference_sha256", data_hash("qm9") if reference == "qm9" else None)
+
+
+def _recorded_target(entry: dict[str, Any], target: str) -> dict[str, Any] | None:
+    """The definition a cached entry's ``target`` metrics were computed under; older entries without
+    one were computed under the checkout's packaged target of that name."""
+    recorded = entry.get("targets", {}).get(target)
+    packaged = CHECKOUT_ROOT / "guidance" / target / TARGET_FILE
+    if recorded is None and packaged.is_file():
+        return target_definition(read_target(packaged))
+    return recorded
+
+
+def _hit(entry: dict[str, Any] | None, weights: dict[str, str], settings: Settings, basis: dict[str, Any]) -> bool:
+    """Whether a cached entry answers the point: same weights, molecules, seed, reference content,
+    target definition (``basis``: see :func:`_basis`) and the metrics asked for."""
     if not entry or entry.get("weights") != weights or entry.get("n") != settings.num_samples or entry.get("seed") != settings.seed:
         return False
-    if entry.get("reference", "qm9") != settings.reference or f"{settings.target}_novel_mean" not in entry:
+    if _recorded_reference(entry) != (settings.reference, basis["reference_sha256"]) or f"{settings.target}_novel_mean" not in entry:
+        return False
+    if _recorded_target(entry, settings.target) != basis["targets"][settings.target]:
         return False
     return not settings.fcd or entry.get("fcd") is not None or bool(entry.get("fcd_computed"))
+
+
+def _basis(settings: Settings) -> dict[str, Any]:
+    """What a sweep's numbers rest on besides the weights: the reference content and the target definition."""
+    return {"reference_sha256": reference_sha256(settings.reference),
+            "targets": {settings.target: target_definition(load_target(settings.target))}}
+
+
+def _row_problem(row: Any) -> str | None:
+    """What makes a cached row unusable (a wrong type), if anything."""
+    if not isinstance(row, dict):
+        return "not an object"
+    for name, value in row.items():
+        if name in ("weights", "options", "targets") and not isinstance(value, dict):
+            return f"'{name}' is not an object"
+        numeric = name in CACHED_NUMBERS or name.endswith(("_novel_mean", "_hit_novel"))
+        if numeric and value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
+            return f"'{name}' is not a number"
+    return None
 
 
 def _read_cache(path: Path | None) -> dict[str, Any]:
@@ -194,18 +261,24 @@ def _read_cache(path: Path | None) -> dict[str, Any]:
         return {"rows": {}}
     cache = read_json(path, "frontier cache")
     if not isinstance(cache, dict) or not isinstance(cache.get("rows"), dict):
-        raise MoldiffError(f"{path} is not a frontier cache (no 'rows'); delete it or give another --cache")
+        raise MoldiffError(f"{path} is not a frontier cache (no 'rows' object); delete it or give another --cache")
+    for key, row in cache["rows"].items():
+        problem = _row_problem(row)
+        if problem:
+            raise MoldiffError(f"frontier cache {path} is damaged: row '{key}' {problem}; delete the file or fix the row")
     return cache
 
 
 def _store(path: Path | None, point: Point, entry: dict[str, Any]) -> None:
-    """Add one point to the cache file (re-read first, so sweeps over other points can share it)."""
+    """Add one point to the cache file (re-read first, so sweeps over other points can share it); the
+    metrics of other targets are kept when the entry rests on the same weights, molecules and reference."""
     if path is None:
         return
     cache = _read_cache(path)
     old = cache["rows"].get(point.key, {})
-    same = old.get("weights") == entry["weights"] and old.get("n") == entry["n"] and old.get("seed") == entry["seed"]
-    cache["rows"][point.key] = {**(old if same else {}), **entry}
+    same = all(old.get(k) == entry[k] for k in ("weights", "n", "seed")) and _recorded_reference(old) == _recorded_reference(entry)
+    kept = old if same else {}
+    cache["rows"][point.key] = {**kept, **entry, "targets": {**kept.get("targets", {}), **entry["targets"]}}
     write_json(cache, path)
 
 
@@ -236,7 +309,8 @@ class Frontier:
         write_json({"settings": asdict(self.settings), "points": self.table.to_dict(orient="records")}, path)
 
     def save(self, path: str | Path) -> None:
-        """Write the table as CSV or JSON, by the extension."""
+        """Write the table as CSV or JSON, by the extension (:data:`TABLE_OUTPUTS`)."""
+        check_writable(path, TABLE_OUTPUTS)
         (self.to_json if Path(path).suffix.lower() == ".json" else self.to_csv)(path)
 
     def plot(self, path: str | Path | None = None, reference: str | Path | pd.DataFrame | None = None, ax=None):
@@ -245,6 +319,8 @@ class Frontier:
         ``label``, ``novel``, ``mean`` and optionally ``target``; ``"papers"`` for :data:`PAPER_POINTS`)."""
         import matplotlib
 
+        if path is not None:
+            check_writable(path, PLOT_FORMATS)
         if path is not None and ax is None:
             matplotlib.use("Agg", force=False)
         import matplotlib.pyplot as plt
@@ -290,6 +366,12 @@ def read_reference_points(source: str | Path | pd.DataFrame, target: str | None 
     missing = [c for c in ("label", "novel", "mean") if c not in table.columns]
     if missing:
         raise MoldiffError(f"reference points need columns label, novel, mean (missing: {', '.join(missing)})")
+    for column in ("novel", "mean"):
+        values = pd.to_numeric(table[column], errors="coerce")
+        bad = table[column][values.isna() & table[column].notna()]
+        if not bad.empty:
+            raise MoldiffError(f"reference points: column {column} holds '{bad.iloc[0]}', not a number; fix the points")
+        table = table.assign(**{column: values})
     if target is not None and "target" in table.columns:
         table = table.loc[table["target"] == target]
     return table
@@ -343,8 +425,10 @@ def frontier(
         raise MoldiffError(f"-n must be at least 1, not {num_samples}")
     if jobs < 1:
         raise MoldiffError(f"--jobs must be at least 1, not {jobs}")
-    load_target(target)
+    if batch_size is not None and batch_size < 1:
+        raise MoldiffError(f"--batch-size must be at least 1, not {batch_size}")
     settings = Settings(num_samples, seed, target, fcd, reference, batch_size)
+    basis = _basis(settings)
     if points is None:
         if not _listed(models):
             raise MoldiffError("the frontier is empty: give at least one model")
@@ -361,22 +445,31 @@ def frontier(
     weights = {p: weights_used(p) for p in points}
     rows: dict[Point, dict[str, Any]] = {}
     for point in points:
-        if _hit(stored.get(point.key), weights[point], settings):
+        if _hit(stored.get(point.key), weights[point], settings, basis):
             rows[point] = {**stored[point.key], "cached": True}
     missing = [p for p in points if p not in rows]
+    start = time.perf_counter()
     with tqdm(total=len(points) * num_samples, initial=len(rows) * num_samples, unit="mol", desc=f"frontier: {len(rows)}/{len(points)} points",
               disable=None if progress else True) as bar:
+        lines = progress and bool(bar.disable)  # not a terminal: plain lines instead of the bar
+        if lines:
+            log.info("frontier: %d points, %d from the cache", len(points), len(rows))
+
         def done(point: Point, result: dict[str, Any]) -> None:
             entry = {**asdict(point), "options": dict(point.options), **result, "weights": weights[point], "seed": seed,
-                     "reference": reference}
+                     "reference": reference, **basis}
             _store(cache_path, point, entry)
             rows[point] = {**entry, "cached": False}
             bar.update(num_samples)
             bar.set_description(f"frontier: {len(rows)}/{len(points)} points")
+            if lines:
+                gamma = f", gamma {point.gamma:g}" if point.guidance != "none" else ""
+                log.info("frontier: %d/%d points (%s: %s%s, T = %d) (%.0f s)", len(rows), len(points), point.model,
+                         point.method, gamma, point.steps, time.perf_counter() - start)
 
         if jobs == 1 or len(missing) < 2:
             for point in missing:
-                done(point, run_point(point, settings))
+                done(point, run_point(point, settings, progress=lines))
         else:
             os.environ.setdefault("OMP_NUM_THREADS", "1")
             with ProcessPoolExecutor(max_workers=min(jobs, len(missing))) as pool:
@@ -414,9 +507,12 @@ def _listed(value: Any) -> list[Any]:
     return [v for v in value if not (isinstance(v, str) and not v.strip())]
 
 
-def check_outputs(outputs: Sequence[str | Path], plot: str | Path | None) -> None:
-    """Fail before any work on an unsupported table or plot extension or an unwritable path."""
+def check_outputs(outputs: Sequence[str | Path], plot: str | Path | None,
+                  inputs: Sequence[tuple[str, str | Path | None]] = ()) -> None:
+    """Fail before any work on an unsupported table or plot extension, an unwritable path, or an output
+    that is one of the ``inputs`` (``(option, path)`` pairs, the cache among them) or another output."""
     for out in outputs:
         check_writable(out, TABLE_OUTPUTS)
     if plot is not None:
         check_writable(plot, PLOT_FORMATS)
+    check_output_paths([*(("--out", out) for out in outputs), ("--plot", plot)], inputs)

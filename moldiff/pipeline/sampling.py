@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -32,7 +32,7 @@ from moldiff.guidance.cbg import CBGDenoiser
 from moldiff.guidance.cfg import CFGDenoiser
 from moldiff.guidance.fudge import FudgeDenoiser
 from moldiff.guidance.presets import apply_preset
-from moldiff.pipeline.options import DEFAULT_ORACLES, SampleOptions
+from moldiff.pipeline.options import DEFAULT_ORACLES, SampleOptions, check_count
 from moldiff.store.modelfile import StoredModel, read_model
 
 if TYPE_CHECKING:
@@ -108,8 +108,7 @@ def sample(model: StoredModel | LoadedModel | str = DEFAULT_MODEL, num_samples: 
     options = (options or SampleOptions()).replace(**settings)
     if options.keep or options.where or options.max_samples is not None:
         raise MoldiffError("keep, where and max_samples filter rounds of samples: use model.sample() or generate()")
-    if num_samples < 1:
-        raise MoldiffError(f"num_samples must be at least 1, not {num_samples}")
+    num_samples = check_count(num_samples)
     if options.batch_size < 1:
         raise MoldiffError(f"batch_size must be at least 1, not {options.batch_size}")
     chosen = {k: getattr(options, k) for k in PRESET_KEYS}
@@ -128,15 +127,37 @@ def sample(model: StoredModel | LoadedModel | str = DEFAULT_MODEL, num_samples: 
     if options.eta is not None and sampler_options.sampler not in DEFAULT_ETA:
         raise MoldiffError(f"--eta has no effect with --sampler {sampler_options.sampler}: only the remdm samplers remask")
 
-    batches = -(-num_samples // options.batch_size)
+    batches, per_batch = -(-num_samples // options.batch_size), progress_total(denoiser, sampler_options)
+    unit = "position" if denoiser.kind == "autoregressive" else "step"
+
+    def reached(done: int) -> str:
+        batch = (done - 1) // per_batch + 1
+        return f"sampling ({sampler_options.sampler}): batch {batch}/{batches}, {unit} {done - (batch - 1) * per_batch}/{per_batch}"
+
     start = time.perf_counter()
-    with tqdm(total=batches * progress_total(denoiser, sampler_options), desc=f"sampling ({sampler_options.sampler})",
+    with tqdm(total=batches * per_batch, desc=f"sampling ({sampler_options.sampler})",
               disable=None if options.progress else True, leave=False) as bar:
-        out = sample_tokens(denoiser, num_samples, sampler_options, options.batch_size, first_index, bar.update)
+        update = ProgressLines(batches * per_batch, reached).update if options.progress and bar.disable else bar.update
+        out = sample_tokens(denoiser, num_samples, sampler_options, options.batch_size, first_index, update)
     seconds = time.perf_counter() - start
     table = molecule_table(model.tokenizer, out.tokens.numpy(), options.reference, oracle_names)
     return SampleResult(table, sampler_options, str(model.path), seconds, out.evaluations, out.network_seconds,
                         options.reference, targets, getattr(denoiser, "classifier_passes", 0), guidance)
+
+
+class ProgressLines:
+    """Plain progress lines on the ``moldiff`` logger about every 5% of ``total`` units, for output that is
+    not a terminal (a batch job's log), where the tqdm bar is off; ``describe`` words how far ``done`` is."""
+
+    def __init__(self, total: int, describe: Callable[[int], str]) -> None:
+        self.total, self.describe, self.every = total, describe, max(1, total // 20)
+        self.done, self.shown, self.started = 0, 0, time.perf_counter()
+
+    def update(self, n: int = 1) -> None:
+        self.done += n
+        if self.done - self.shown >= self.every or (self.done >= self.total > self.shown):
+            self.shown = self.done
+            log.info("%s (%.0f s)", self.describe(self.done), time.perf_counter() - self.started)
 
 
 #: The settings a preset may set (the sampler's and the guidance's).
