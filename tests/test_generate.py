@@ -89,7 +89,7 @@ def test_seed_none_draws_and_reports_a_seed_and_bad_seed_is_clear(tiny):
     drawn = result.seed
     again = model.sample(4, seed=drawn, steps=4, progress=False)
     pd.testing.assert_frame_equal(result.to_dataframe(), again.to_dataframe())
-    with pytest.raises(MoldiffError, match="seed must be an integer or None"):
+    with pytest.raises(MoldiffError, match="seed must be a whole number or None"):
         model.sample(4, seed="zero", steps=4, progress=False)
 
 

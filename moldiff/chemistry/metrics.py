@@ -23,12 +23,12 @@ import numpy as np
 import pandas as pd
 
 from moldiff.chemistry.data import load_molecules, load_split, parse_spec
-from moldiff.chemistry.molecules import canonicalise_all
+from moldiff.chemistry.molecules import canonicalise_all, smiles_problem
 from moldiff.chemistry.oracles import parse_oracles, score
 
 if TYPE_CHECKING:
     from moldiff.chemistry.targets import Target
-    from moldiff.chemistry.tokenizers import Tokenizer
+    from moldiff.chemistry.tokenizers import Decoded, Tokenizer
 
 log = logging.getLogger("moldiff")
 #: Below this many valid molecules, an FCD comes with a warning (the papers use 10,000).
@@ -179,10 +179,13 @@ def metrics_table(metrics: dict[str, Any], title: str = "Sample quality"):
 
 def molecule_table(tokenizer: Tokenizer, tokens: np.ndarray, reference: str, oracles: Sequence[str]) -> pd.DataFrame:
     """Sampled token ids ``[n, L]`` as one row each: canonical ``smiles`` (empty if invalid), ``raw``
-    text, ``valid``, ``novel`` against ``reference``, and a column per oracle.
+    text, ``valid``, ``novel`` against ``reference``, ``invalid_reason`` (empty for a valid row) and a
+    column per oracle.
 
-    Decoding truncates at the first ``<eos>`` and drops ``<pad>``; a leftover mask, an unknown token
-    or a string RDKit cannot parse is an invalid molecule, kept and marked.
+    Decoding (:meth:`~moldiff.chemistry.tokenizers.Tokenizer.decode`) drops a leading ``<bos>`` and
+    every ``<pad>`` and stops at the first ``<eos>``; a leftover mask or start token, an unknown id,
+    no ``<eos>``, a string the representation cannot turn into SMILES, or a SMILES RDKit cannot parse
+    is an invalid molecule, kept and marked with its reason.
     """
     decoded = tokenizer.decode_batch(tokens)
     canonical = canonicalise_all([d.smiles for d in decoded], progress=False)
@@ -192,8 +195,22 @@ def molecule_table(tokenizer: Tokenizer, tokens: np.ndarray, reference: str, ora
         "raw": [d.text for d in decoded],
         "valid": [c is not None for c in canonical],
         "novel": [c is not None and c not in known for c in canonical],
+        "invalid_reason": [_invalid_reason(d, c, tokenizer.representation) for d, c in zip(decoded, canonical)],
     })
     values = score([c or "" for c in canonical], list(oracles), progress=False)
     for name in oracles:
         table[name] = values[name].to_numpy()
     return table
+
+
+def _invalid_reason(decoded: Decoded, canonical: str | None, representation: str) -> str:
+    """Why a decoded row is not a molecule ("" when it is one)."""
+    if canonical is not None:
+        return ""
+    if decoded.error is not None:
+        return decoded.error
+    if decoded.smiles is None:
+        return f"not a valid {representation} string"
+    if not decoded.smiles:
+        return "empty molecule"
+    return smiles_problem(decoded.smiles) or "RDKit cannot parse the SMILES"

@@ -17,6 +17,8 @@ from moldiff.core.errors import MoldiffError
 THREADS_ENV = "MOLDIFF_THREADS"
 #: Threads used when neither ``--threads`` nor ``$MOLDIFF_THREADS`` says otherwise.
 DEFAULT_THREADS = 1
+#: Threads per core at most: more only spin (thousands of threads crash the OpenMP runtime).
+THREADS_PER_CORE = 4
 
 
 def check_device(device: str | None) -> str:
@@ -36,19 +38,30 @@ def check_device(device: str | None) -> str:
     return device
 
 
+def max_threads() -> int:
+    """The most threads moldiff runs torch with: :data:`THREADS_PER_CORE` per core of this machine."""
+    return THREADS_PER_CORE * (os.cpu_count() or 1)
+
+
 def thread_count(threads: int | str | None = None) -> int | None:
-    """Threads to use: ``threads``, else ``$MOLDIFF_THREADS``, else :data:`DEFAULT_THREADS`;
-    ``None`` for ``auto`` (torch's default)."""
-    value = threads if threads is not None else os.environ.get(THREADS_ENV, DEFAULT_THREADS)
-    if str(value).strip().lower() == "auto":
+    """Threads to use: ``threads``, else ``$MOLDIFF_THREADS`` (empty: unset), else :data:`DEFAULT_THREADS`;
+    ``None`` for ``auto`` (torch's default). A whole number from 1 to :func:`max_threads`."""
+    from_env = threads is None
+    value = (os.environ.get(THREADS_ENV, "").strip() or DEFAULT_THREADS) if from_env else threads
+    source = f"${THREADS_ENV}" if from_env else "--threads"
+    if isinstance(value, str) and value.strip().lower() == "auto":
         return None
+    if isinstance(value, bool) or not isinstance(value, (int, str)):
+        raise MoldiffError(f"{source} must be a whole number of threads or 'auto', not {value!r}")
     try:
         count = int(value)
     except ValueError:
         count = 0
     if count < 1:
-        source = "--threads" if threads is not None else f"${THREADS_ENV}"
         raise MoldiffError(f"{source} must be a positive number of threads or 'auto', not '{value}'")
+    if count > max_threads():
+        raise MoldiffError(f"{source} {count} is more than {max_threads()} threads ({THREADS_PER_CORE} per core of this "
+                           "machine): give fewer, or 'auto' for torch's choice")
     return count
 
 

@@ -56,6 +56,8 @@ DEFAULT_ETA = {"remdm-cap": 0.008, "remdm-rescale": 0.015, "remdm-conf": 1.0, "r
 MODEL_KIND_OF = {"masked": "mdlm", "uniform": "udlm", "autoregressive": "ar"}
 #: The sampler used for each denoiser kind when none is named.
 DEFAULT_SAMPLER = {"masked": "remdm-loop", "uniform": "udlm", "autoregressive": "ar"}
+#: Settings that belong to one sampler and do not carry over to another one (a recommendation's, a preset's).
+SAMPLER_SPECIFIC = ("eta", "t_on", "t_off", "alpha_on", "confidence", "loop_window", "t_switch")
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from moldiff.core.errors import MoldiffError
+from moldiff.diffusion.samplers import SAMPLER_SPECIFIC
 
 
 @dataclass(frozen=True)
@@ -54,7 +55,8 @@ def get_preset(name: str) -> Preset:
 
 def apply_preset(name: str | None, given: dict[str, Any]) -> dict[str, Any]:
     """``given`` sampling options (None: not given) completed by preset ``name``'s guidance, target and
-    sampler settings; explicit sampler settings win, a different guidance or target is an error."""
+    sampler settings (:func:`preset_settings`); explicit sampler settings win, a different guidance or
+    target is an error."""
     if name is None:
         return dict(given)
     preset = get_preset(name)
@@ -64,8 +66,16 @@ def apply_preset(name: str | None, given: dict[str, Any]) -> dict[str, Any]:
     targets = [target] if isinstance(target, str) else target
     if targets is not None and [t.strip() for t in ",".join(targets).split(",") if t.strip()] != [preset.target]:
         raise MoldiffError(f"preset '{name}' is for --target {preset.target}, not {','.join(targets)}: drop --target or the preset")
-    settings = {**preset.sampler, "guidance": preset.guidance, "target": preset.target}
-    return {**settings, **{k: v for k, v in given.items() if v is not None}}
+    return {**preset_settings(preset, given.get("sampler")), "guidance": preset.guidance, "target": preset.target,
+            **{k: v for k, v in given.items() if v is not None}}
+
+
+def preset_settings(preset: Preset, sampler: str | None = None) -> dict[str, Any]:
+    """A preset's sampler settings; with another ``sampler`` than the preset's, only those that carry
+    over to it (the preset's remasking schedule settings do not: :data:`SAMPLER_SPECIFIC`)."""
+    if sampler is None or sampler == preset.sampler.get("sampler"):
+        return dict(preset.sampler)
+    return {k: v for k, v in preset.sampler.items() if k not in (*SAMPLER_SPECIFIC, "sampler")}
 
 
 def presets_help() -> str:

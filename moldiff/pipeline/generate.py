@@ -16,6 +16,7 @@ result is that of one sampling run, and the same seed gives the same result.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import operator
@@ -31,8 +32,9 @@ import pandas as pd
 from moldiff.chemistry.oracles import get_oracle, parse_oracles
 from moldiff.core.errors import MoldiffError
 from moldiff.core.runtime import torch_threads
-from moldiff.pipeline.options import SampleOptions
+from moldiff.pipeline.options import SampleOptions, check_count
 from moldiff.pipeline.sampling import SampleResult, as_record, sample
+from moldiff.store.modelfile import CONFIG_FILE
 from moldiff.store.recommended import recommended_options
 
 if TYPE_CHECKING:
@@ -157,14 +159,22 @@ class GenerateResult(SampleResult):
         }
 
     def metrics(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        """The metrics of every generated molecule, their ``yield`` and, when filtered, the metrics of
+        the ``kept`` ones (without speed)."""
         metrics = super().metrics(*args, **kwargs)
         metrics["yield"] = self.yield_summary()
+        if self.filtered:
+            kept = dataclasses.replace(self, table=self.table.loc[self.table["kept"]])
+            metrics["kept"] = {k: v for k, v in SampleResult.metrics(kept, *args, **kwargs).items() if k != "speed"}
         return metrics
 
     def message(self) -> str:
-        """One line on the yield; says plainly when the budget ran out."""
+        """One line on the generated and the kept molecules and the yield; says plainly when the budget ran out."""
         y = self.yield_summary()
-        line = f"generated {y['generated']}, passed {y['passed']} ({y['yield']:.1%} yield) in {y['rounds']} round(s)"
+        generated, kept = self.table, self.table.loc[self.table["kept"]]
+        line = (f"generated {y['generated']} ({generated['valid'].mean():.0%} valid), passed {y['passed']} "
+                f"({y['yield']:.1%} yield) in {y['rounds']} round(s); kept {len(kept)}"
+                + (f" ({kept['valid'].mean():.0%} valid, {int(kept['novel'].sum())} novel)" if len(kept) else ""))
         if not self.complete:
             line += (f"; budget spent: only {self.kept} of the {self.requested} requested molecules passed "
                      f"(raise --max-samples or relax the filters)")
@@ -218,8 +228,7 @@ def generate(model: StoredModel | LoadedModel | str, num_samples: int = 256, opt
 
 
 def _generate(model: StoredModel | LoadedModel | str, num_samples: int, options: SampleOptions) -> GenerateResult:
-    if num_samples < 1:
-        raise MoldiffError(f"-n must be at least 1, not {num_samples}")
+    num_samples = check_count(num_samples)
     keep, conditions = parse_keep(options.keep), parse_where(options.where)
     budget = check_budget(num_samples, options.max_samples, bool(keep or conditions))
     names = list(dict.fromkeys([*parse_oracles(options.value("oracles")), *(c.oracle for c in conditions)]))
@@ -229,11 +238,9 @@ def _generate(model: StoredModel | LoadedModel | str, num_samples: int, options:
     if seed is None:
         seed = secrets.randbelow(2**31)
         log.info(f"seed {seed} (drawn at random; pass seed={seed} to repeat this run)")
-    elif not isinstance(seed, (int, np.integer)) or isinstance(seed, bool):
-        raise MoldiffError(f"seed must be an integer or None, not {seed!r}")
     record = as_record(model, options.device)
     if options.preset is None:  # a preset is a whole choice of settings: the papers', not the model's
-        recommended = recommended_options(record.config, options.sampler)
+        recommended = recommended_options(record.config, options.sampler, str(record.path / CONFIG_FILE))
         options = options.replace(**{k: v for k, v in recommended.items() if getattr(options, k) is None})
     rounds = options.replace(keep=None, where=None, max_samples=None, seed=seed, oracles=names, device=None)
     results: list[SampleResult] = []

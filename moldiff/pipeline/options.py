@@ -10,6 +10,7 @@ and :func:`~moldiff.pipeline.sampling.sample` fills what is still unset from :da
 from __future__ import annotations
 
 import dataclasses
+import numbers
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -68,6 +69,13 @@ class SampleOptions:
     where: str | Sequence[str] | None = None
     max_samples: int | None = None
 
+    def __post_init__(self) -> None:
+        for name, kind in _KINDS.items():
+            value = getattr(self, name)
+            if value is not None and not _is(value, kind):
+                drawn = " or None (drawn at random)" if name == "seed" else ""
+                raise MoldiffError(f"sampling option {name} must be {_WORDS[kind]}{drawn}, not {value!r}")
+
     @classmethod
     def names(cls) -> tuple[str, ...]:
         return tuple(f.name for f in dataclasses.fields(cls))
@@ -95,6 +103,39 @@ class SampleOptions:
         settings = {name: self.value(name) for name in fields}
         settings.update(resolved)
         return SamplerOptions(**{k: v for k, v in settings.items() if v is not None})
+
+
+#: The type of each field's value when set (threads are checked by :func:`moldiff.core.runtime.thread_count`).
+_KINDS = {
+    **dict.fromkeys(("steps", "top_k", "seed", "batch_size", "max_samples"), "int"),
+    **dict.fromkeys(("eta", "t_on", "t_off", "alpha_on", "t_switch", "top_p", "temperature", "gamma"), "float"),
+    **dict.fromkeys(("confidence", "loop_window", "progress", "skip_unchanged"), "bool"),
+    **dict.fromkeys(("sampler", "schedule", "preset", "guidance", "classifier", "device", "reference"), "str"),
+    **dict.fromkeys(("target", "oracles", "keep", "where"), "names"),
+}
+_WORDS = {"int": "a whole number", "float": "a number", "bool": "True or False", "str": "a string",
+          "names": "a string or a list of strings"}
+
+
+def _is(value: Any, kind: str) -> bool:
+    if kind == "bool":
+        return isinstance(value, bool)
+    if isinstance(value, bool):
+        return False
+    if kind == "int":
+        return isinstance(value, numbers.Integral)
+    if kind == "float":
+        return isinstance(value, numbers.Real)
+    if kind == "str":
+        return isinstance(value, str)
+    return isinstance(value, str) or (isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value))
+
+
+def check_count(num_samples: Any) -> int:
+    """``num_samples`` as a positive whole number, or a one-line error."""
+    if isinstance(num_samples, bool) or not isinstance(num_samples, numbers.Integral) or num_samples < 1:
+        raise MoldiffError(f"the number of molecules must be a whole number of at least 1, not {num_samples!r}")
+    return int(num_samples)
 
 
 def sampling_defaults() -> dict[str, Any]:

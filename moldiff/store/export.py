@@ -9,7 +9,7 @@ from moldiff.chemistry.targets import TARGET_FILE
 from moldiff.core.errors import MoldiffError
 from moldiff.store.modelcard import write_card
 from moldiff.store.modelfile import read_model, save_model
-from moldiff.store.recommended import recommended_options
+from moldiff.store.recommended import check_recommendation
 
 
 def export_model(source: str | Path, destination: str | Path, dtype: str = "float16", force: bool = False,
@@ -20,19 +20,17 @@ def export_model(source: str | Path, destination: str | Path, dtype: str = "floa
     The record (training, data, validation) is kept; half-precision weights halve the size and are
     upcast to float32 on :func:`load`. A ``destination`` that exists and is not empty is refused
     unless ``force`` (then its model files and card are replaced; other files are left alone).
-    ``sampling`` (keys of :data:`moldiff.pipeline.generate.RECOMMENDED_KEYS`) replaces the recommended sampler
+    ``sampling`` (keys of :data:`moldiff.store.recommended.RECOMMENDED_KEYS`) replaces the recommended sampler
     settings that ``sample`` uses by default; without it the source's record, if any, is kept.
     """
-
-    if sampling is not None:
-        recommended_options({"sampling": sampling})  # unknown settings fail before anything is written
-
     destination = Path(destination)
     if destination.exists() and not destination.is_dir():
         raise MoldiffError(f"{destination} is a file: give a directory for the model")
     if destination.is_dir() and any(destination.iterdir()) and not force:
         raise MoldiffError(f"{destination} already exists and is not empty: add --force to replace the model in it, or choose another directory")
     model = read_model(source)
+    if sampling is not None:  # checked against the model before anything is written
+        check_recommendation({**model.config, "sampling": sampling}, "--recommend")
     record = {k: v for k, v in model.config.items() if k not in ("format", "version", "network", "weights", "integrity")}
     if sampling is not None:
         record["sampling"] = dict(sampling)

@@ -30,6 +30,7 @@ from moldiff.core.assets import ASSET_KINDS, find_asset
 from moldiff.core.errors import MoldiffError
 from moldiff.core.files import atomic_write, read_json, sha256_text, write_json
 from moldiff.diffusion.networks import NetworkConfig, Transformer
+from moldiff.store.recommended import check_recommendation
 
 FORMAT = "moldiff-model"
 FORMAT_VERSION = 1
@@ -175,7 +176,29 @@ def read_config(directory: Path) -> dict[str, Any]:
         raise MoldiffError(f"{path} lacks {', '.join(missing)}")
     if config["kind"] not in KINDS:
         raise MoldiffError(f"{path}: unknown model kind '{config['kind']}' (known: {', '.join(KINDS)})")
+    _check_targets(config["targets"], path)
     return config
+
+
+def _check_targets(targets: Any, path: Path) -> None:
+    """The ``targets`` of a config are a list of tables with a name, an oracle and a numeric threshold
+    (a legacy config without checksums may have been edited by hand)."""
+    problem = None
+    if not isinstance(targets, list):
+        problem = f"a list of targets, not {targets!r}"
+    for target in targets if isinstance(targets, list) else []:
+        if not isinstance(target, dict):
+            problem = f"tables, not {target!r}"
+        elif not all(isinstance(target.get(key), str) for key in ("name", "oracle")):
+            problem = f"tables with a name and an oracle: {target!r}"
+        elif isinstance(target.get("threshold"), bool) or not isinstance(target.get("threshold"), (int, float)):
+            problem = f"tables with a numeric threshold: {target!r}"
+        elif target.get("direction", "above") not in ("above", "below"):
+            problem = f"tables with direction above or below: {target!r}"
+        if problem:
+            break
+    if problem:
+        raise MoldiffError(f"{path}: its targets must be {problem}; restore or re-export the model")
 
 
 def read_model(name_or_path: str | Path, device: str | torch.device = "cpu") -> StoredModel:
@@ -184,6 +207,7 @@ def read_model(name_or_path: str | Path, device: str | torch.device = "cpu") -> 
     config = read_config(directory)
     config_path = directory / CONFIG_FILE
     check_config_integrity(config, config_path)
+    check_recommendation(config, str(config_path))
     try:
         network = Transformer(NetworkConfig(**config["network"]))
     except (TypeError, MoldiffError) as exc:
