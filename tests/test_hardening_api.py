@@ -140,3 +140,7 @@ def test_23_a_preset_with_another_sampler_does_not_blame_settings_the_user_never
                      "--out", tmp_path / "s.csv", expect=None)
     assert "confidence weighting" not in result.stderr
     assert result.exit_code == 0, result.stderr
+
+
+def test_23_top_level_help_names_every_input_format(run_cli):
+    assert ".sdf" in run_cli("--help").stdout
