@@ -119,3 +119,19 @@ def run_cli() -> Callable[..., Result]:
         return result
 
     return run
+
+
+@pytest.fixture
+def point_runs(monkeypatch) -> list:
+    """The frontier points computed during a test (calls of ``moldiff.pipeline.frontier.run_point``), in order."""
+    from moldiff.pipeline import frontier
+
+    calls: list = []
+    real = frontier.run_point
+
+    def counting(point, settings, progress=False):
+        calls.append(point)
+        return real(point, settings, progress)
+
+    monkeypatch.setattr(frontier, "run_point", counting)
+    return calls

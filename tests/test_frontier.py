@@ -10,8 +10,7 @@ import pytest
 
 import moldiff
 from moldiff.core.errors import MoldiffError
-from moldiff.pipeline import frontier as sweeps
-from moldiff.pipeline.frontier import Point, pareto
+from moldiff.pipeline.frontier import pareto
 
 
 @pytest.fixture
@@ -19,20 +18,8 @@ def tiny(tiny_selfies_mdlm) -> Path:
     return tiny_selfies_mdlm
 
 
-def _count_runs(monkeypatch) -> list[Point]:
-    calls: list[Point] = []
-    real = sweeps.run_point
-
-    def counting(point, settings, progress=False):
-        calls.append(point)
-        return real(point, settings, progress)
-
-    monkeypatch.setattr(sweeps, "run_point", counting)
-    return calls
-
-
-def test_two_by_two_sweep_caches_resumes_and_plots(tiny, tmp_path, monkeypatch):
-    calls = _count_runs(monkeypatch)
+def test_two_by_two_sweep_caches_resumes_and_plots(tiny, tmp_path, monkeypatch, point_runs):
+    calls = point_runs
     cache = tmp_path / "cache.json"
     sweep = dict(guidance="cfg", gammas=[0, 2], samplers="mdlm,remdm-loop", steps=8, num_samples=24, target="rings",
                  cache=cache, progress=False)
@@ -65,8 +52,8 @@ def test_jobs_give_the_same_points_as_one_process(tiny, tmp_path):
     pd.testing.assert_frame_equal(one.drop(columns="seconds"), two.drop(columns="seconds"))
 
 
-def test_changed_weights_miss_the_cache(tiny, tmp_path, monkeypatch):
-    calls = _count_runs(monkeypatch)
+def test_changed_weights_miss_the_cache(tiny, tmp_path, monkeypatch, point_runs):
+    calls = point_runs
     cache = tmp_path / "cache.json"
     moldiff.frontier(str(tiny), samplers="mdlm", steps=4, num_samples=8, cache=cache, progress=False)
     stored = json.loads(cache.read_text())

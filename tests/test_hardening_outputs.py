@@ -20,8 +20,7 @@ import moldiff
 from moldiff.core import files
 from moldiff.core.errors import MoldiffError
 from moldiff.guidance.base import check_guidance
-from moldiff.pipeline import frontier as sweeps
-from moldiff.pipeline.frontier import Frontier, Point, Settings
+from moldiff.pipeline.frontier import Frontier, Settings
 
 MODEL = "qm9-selfies-mdlm"
 SWEEP = ("--model", MODEL, "--sampler", "mdlm", "--steps", 4, "-n", 8)
@@ -34,18 +33,6 @@ def _one_line_error(result, *expected: str) -> None:
     for text in expected:
         assert text in lines[0], lines[0]
     assert "Traceback" not in result.output
-
-
-def _count_runs(monkeypatch) -> list[Point]:
-    calls: list[Point] = []
-    real = sweeps.run_point
-
-    def counting(point, settings, progress=False):
-        calls.append(point)
-        return real(point, settings, progress)
-
-    monkeypatch.setattr(sweeps, "run_point", counting)
-    return calls
 
 
 def _link(kind: str, source: Path, name: str) -> Path:
@@ -128,8 +115,8 @@ def _sweep(cache: Path, **settings) -> pd.DataFrame:
     return moldiff.frontier(MODEL, samplers="mdlm", steps=4, num_samples=8, cache=cache, progress=False, **settings).table
 
 
-def test_15_cached_point_misses_after_the_target_definition_changes(tmp_path, monkeypatch):
-    calls = _count_runs(monkeypatch)
+def test_15_cached_point_misses_after_the_target_definition_changes(tmp_path, monkeypatch, point_runs):
+    calls = point_runs
     cache = tmp_path / "cache.json"
     _sweep(cache)
     assert _sweep(cache)["cached"].all() and len(calls) == 1
@@ -144,8 +131,8 @@ def test_15_cached_point_misses_after_the_target_definition_changes(tmp_path, mo
     assert not _sweep(cache)["cached"].any() and len(calls) == 3
 
 
-def test_15_cached_point_misses_after_the_reference_content_changes(tmp_path, monkeypatch):
-    calls = _count_runs(monkeypatch)
+def test_15_cached_point_misses_after_the_reference_content_changes(tmp_path, monkeypatch, point_runs):
+    calls = point_runs
     cache, reference = tmp_path / "cache.json", Path("ref.smi")
     reference.write_text("CCO\n")
     _sweep(cache, reference=str(reference))
@@ -154,8 +141,8 @@ def test_15_cached_point_misses_after_the_reference_content_changes(tmp_path, mo
     assert not _sweep(cache, reference=str(reference))["cached"].any() and len(calls) == 2
 
 
-def test_15_entries_without_the_new_fields_count_as_the_packaged_target_and_qm9(tmp_path, monkeypatch):
-    calls = _count_runs(monkeypatch)
+def test_15_entries_without_the_new_fields_count_as_the_packaged_target_and_qm9(tmp_path, monkeypatch, point_runs):
+    calls = point_runs
     cache = tmp_path / "cache.json"
     first = _sweep(cache)
     stored = json.loads(cache.read_text())
