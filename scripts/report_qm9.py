@@ -45,6 +45,12 @@ SUMMARIES = {
                        "unguided (see below).",
     "qm9-smiles-ar": "Autoregressive baseline on SMILES of QM9 with classifier-free guidance labels `rings` and `qed`; "
                      "FUDGE uses `guidance/<target>/prefix`.",
+    "qm9-selfies-udlm": "Uniform-noise diffusion on SELFIES of QM9 with classifier-free guidance labels `rings` and `qed`, "
+                        "for the four-way comparison of issue 31: in training (two stages so far), no D-CBG classifier "
+                        "yet. Small (0.3M parameters); its unguided sample quality is below.",
+    "qm9-selfies-ar": "Autoregressive model on SELFIES of QM9 with classifier-free guidance labels `rings` and `qed`, "
+                      "for the four-way comparison of issue 31: in training (one stage so far), no FUDGE prefix "
+                      "classifier yet. Small (0.3M parameters); its unguided sample quality is below.",
     "qm9-selfies-mdlm": "Masked diffusion on SELFIES of QM9 with classifier-free guidance labels `rings` and `qed`: "
                         "the default model of `moldiff sample`, chosen by the measured frontier (nearly every sample "
                         "decodes to a valid molecule, and D-CFG reaches more novel ring-rich molecules than with any "
@@ -77,6 +83,7 @@ def unguided_rows() -> list[Point]:
     rows += [Row("qm9-smiles-mdlm", sampler, 128) for sampler in ("remdm-cap", "remdm-rescale", "remdm-conf")]
     rows += [Row("qm9-smiles-udlm", "udlm", steps) for steps in (32, 128, 512)]
     rows += [Row("qm9-smiles-ar", "ar", 32)]
+    rows += [Row("qm9-selfies-udlm", "udlm", 128), Row("qm9-selfies-ar", "ar", 32)]  # issue 31, in training
     return rows
 
 

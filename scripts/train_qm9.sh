@@ -38,6 +38,7 @@ declare -A STAGES=(
     [qm9-smiles-udlm-2]="--max-steps 15000 --lr 2e-3 --warmup-steps 200 --seed 1 --val-samples 128"
     [qm9-smiles-mdlm-3]="--max-steps 10000 --lr 1e-3 --warmup-steps 200 --seed 2 --val-samples 128"
     [qm9-smiles-udlm-3]="--max-steps 10000 --lr 1e-3 --warmup-steps 200 --seed 2 --val-samples 128"
+    [qm9-selfies-udlm-2]="--max-steps 20000 --lr 1e-3 --warmup-steps 200 --seed 1"
     [qm9-selfies-mdlm-2]="--max-steps 3600 --lr 1e-3 --warmup-steps 200 --seed 1"
     [qm9-selfies-mdlm-3]="--max-steps 24000 --lr 1e-3 --warmup-steps 200 --seed 2"
     [qm9-selfies-mdlm-4]="--max-steps 16000 --lr 1e-3 --warmup-steps 200 --seed 3"
@@ -85,9 +86,12 @@ declare -A JOBS=(
     [qm9-smiles-udlm]="models/qm9-smiles-udlm train --kind udlm --representation smiles"
     [qm9-smiles-ar]="models/qm9-smiles-ar train --kind ar --representation smiles"
     [qm9-selfies-mdlm]="models/qm9-selfies-mdlm train --kind mdlm --representation selfies"
+    [qm9-selfies-udlm]="models/qm9-selfies-udlm train --kind udlm --representation selfies"
+    [qm9-selfies-ar]="models/qm9-selfies-ar train --kind ar --representation selfies"
 )
 ORDER=(qm9-smiles-mdlm qm9-smiles-mdlm-2 qm9-smiles-mdlm-3 qm9-smiles-udlm qm9-smiles-udlm-2 qm9-smiles-udlm-3 qm9-smiles-ar qm9-selfies-mdlm qm9-selfies-mdlm-2
-       qm9-selfies-mdlm-3 qm9-selfies-mdlm-4 qm9-selfies-mdlm-5 qm9-selfies-mdlm-6 qm9-selfies-mdlm-7)
+       qm9-selfies-mdlm-3 qm9-selfies-mdlm-4 qm9-selfies-mdlm-5 qm9-selfies-mdlm-6 qm9-selfies-mdlm-7
+       qm9-selfies-udlm qm9-selfies-udlm-2 qm9-selfies-ar)
 for target in rings qed; do
     for process in mask uniform prefix; do
         JOBS[$target-$process]="guidance/$target/$process train-classifier --target $target --process $process"
