@@ -367,7 +367,7 @@ def write_cards(cache: dict[str, Any]) -> None:
         if (ROOT / "models" / model / "config.json").exists():
             write_card(ROOT / "models" / model, model, f"{summary} {TRAINED_ON}", card_quality(model, cache))
     for target in ("rings", "qed"):
-        for process in ("mask", "uniform", "prefix", "mask-selfies", "prefix-selfies"):
+        for process in ("mask", "uniform", "prefix", "mask-selfies", "uniform-selfies", "prefix-selfies"):
             name = f"{target}/{process}"
             if (ROOT / "guidance" / name / "config.json").exists():
                 write_card(ROOT / "guidance" / name, name, f"Guidance classifier for the `{target}` target. {TRAINED_ON}")
