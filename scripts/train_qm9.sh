@@ -54,8 +54,9 @@ declare -A STAGES=(
 # (--trunk-from) and trains on QM9, both rounds of D-CBG samples and perturbed copies of the data.
 # Rounds 1 and 2 were drawn with the classifier's second and third stages, which it replaced.
 declare -A OWN=(
-    # the SELFIES UDLM's rings classifier (issue 31), started from its trunk; no sample rounds yet
+    # the SELFIES UDLM's classifiers (issue 31), started from its trunk; no sample rounds yet
     [rings-uniform-selfies-trunk]="--preset compact --max-steps 6000 --lr 5e-4 --warmup-steps 200 --seed 4 --val-every 1000 --trunk-from qm9-selfies-udlm --perturbed 1"
+    [qed-uniform-selfies-trunk]="--preset compact --max-steps 6000 --lr 5e-4 --warmup-steps 200 --seed 4 --val-every 1000 --trunk-from qm9-selfies-udlm --perturbed 1"
     [rings-mask-selfies-trunk]="--preset compact --max-steps 8000 --lr 5e-4 --warmup-steps 200 --seed 4 --val-every 1000 --trunk-from qm9-selfies-mdlm --sampled-repeat 4$(sampled 1 2) --perturbed 1"
 )
 # the rounds of samples a run trains on, drawn first if missing
@@ -102,13 +103,15 @@ for target in rings qed; do
     JOBS[$target-mask-selfies]="guidance/$target/mask-selfies train-classifier --target $target --process mask --representation selfies"
     ORDER+=("$target-mask-selfies")
 done
-ORDER+=(rings-mask-selfies-2 rings-mask-selfies-3 rings-mask-selfies-trunk rings-uniform-selfies-trunk)
+ORDER+=(rings-mask-selfies-2 rings-mask-selfies-3 rings-mask-selfies-trunk rings-uniform-selfies-trunk qed-uniform-selfies-trunk)
 for name in "${!STAGES[@]}"; do  # a stage trains its base run's job, warm-started from where that job exports
     base=${JOBS[${name%-*}]}
     JOBS[$name]="$base --init-from ${base%% *}"
 done
 JOBS[rings-mask-selfies-trunk]=${JOBS[rings-mask-selfies]}
-JOBS[rings-uniform-selfies-trunk]="guidance/rings/uniform-selfies train-classifier --target rings --process uniform --representation selfies"
+for target in rings qed; do
+    JOBS[$target-uniform-selfies-trunk]="guidance/$target/uniform-selfies train-classifier --target $target --process uniform --representation selfies"
+done
 
 for name in "${@:-${ORDER[@]}}"; do
     [[ -v JOBS[$name] ]] || { echo "unknown run '$name': choose from ${ORDER[*]}" >&2; exit 2; }
