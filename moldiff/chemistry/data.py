@@ -47,7 +47,7 @@ from moldiff.chemistry.tokenizers import (
     tokenizer_class,
 )
 from moldiff.core.errors import MoldiffError, TokenizerError
-from moldiff.core.files import atomic_write, sha256_text, write_json
+from moldiff.core.files import atomic_write, sha256_file, sha256_text, write_json
 from moldiff.core.parallel import parallel_map
 
 log = logging.getLogger("moldiff")
@@ -95,6 +95,16 @@ def load_split(name: str = "qm9", split: str | None = None) -> list[str]:
 def data_hash(name: str = "qm9") -> str:
     """sha256 of the prepared data set's text: identifies exactly which molecules and split were used."""
     return dataset_info(name)["data_sha256"]
+
+
+def spec_sha256(spec: str) -> str:
+    """What a data set spec holds: a packaged data set's data hash, or the sha256 of a molecule file."""
+    parsed = parse_spec(spec)
+    if parsed is not None:
+        return data_hash(parsed[0])
+    if not Path(spec).is_file():
+        raise MoldiffError(f"no such data set or file: {spec}; give a data set spec (e.g. qm9) or a molecule file")
+    return sha256_file(spec)
 
 
 def parse_spec(spec: str) -> tuple[str, str | None] | None:

@@ -46,7 +46,7 @@ def target_list() -> None:
 def target_create(name: str, oracle: str, direction: str, percentile: float | None, data_spec: str, description: str,
                   out: Path | None, force: bool) -> None:
     """Compute a threshold from data and write the target file NAME (an existing one only with --force)."""
-    from moldiff.chemistry.data import data_hash, load_molecules, parse_spec
+    from moldiff.chemistry.data import load_molecules, spec_sha256
     from moldiff.chemistry.molfiles import check_writable
     from moldiff.chemistry.oracles import get_oracle
     from moldiff.chemistry.oracles import score as score_molecules
@@ -67,10 +67,9 @@ def target_create(name: str, oracle: str, direction: str, percentile: float | No
                            "pass --force to overwrite it, or choose another NAME or --out")
     molecules = load_molecules(data_spec)
     values = score_molecules(molecules.smiles, [oracle])[oracle].to_numpy()
-    parsed = parse_spec(data_spec)
     record = {
         "data": data_spec,
-        "data_sha256": data_hash(parsed[0]) if parsed else _file_sha256(Path(data_spec)),
+        "data_sha256": spec_sha256(data_spec),
         "command": f"moldiff target create {name} --oracle {oracle} --direction {direction} "
         f"--percentile {percentile:g} --data {data_spec}",
     }
@@ -83,9 +82,3 @@ def target_create(name: str, oracle: str, direction: str, percentile: float | No
         f"(percentile {result.computed['percentile']:g} of {len(values):,} molecules; "
         f"{result.computed['positive_fraction']:.2%} positive) -> {out}"
     )
-
-
-def _file_sha256(path: Path) -> str:
-    import hashlib
-
-    return hashlib.sha256(path.read_bytes()).hexdigest()

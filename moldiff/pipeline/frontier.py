@@ -30,12 +30,12 @@ from typing import Any
 import pandas as pd
 from tqdm.auto import tqdm
 
-from moldiff.chemistry.data import data_hash, parse_spec
+from moldiff.chemistry.data import data_hash, spec_sha256
 from moldiff.chemistry.molfiles import check_writable
 from moldiff.chemistry.targets import TARGET_FILE, Target, load_target, parse_targets, read_target
 from moldiff.core.assets import CHECKOUT_ROOT
 from moldiff.core.errors import MoldiffError
-from moldiff.core.files import atomic_write, check_output_paths, read_json, sha256_file, write_json
+from moldiff.core.files import atomic_write, check_output_paths, read_json, write_json
 from moldiff.diffusion.denoisers import DENOISER_KINDS
 from moldiff.diffusion.samplers import DEFAULT_SAMPLER, SAMPLER_KIND, SAMPLERS
 from moldiff.guidance.base import CLASSIFIER_PROCESS, GUIDANCE, GUIDANCE_KINDS, check_gamma
@@ -194,16 +194,6 @@ def run_point(point: Point, settings: Settings, progress: bool = False) -> dict[
     }
 
 
-def reference_sha256(spec: str) -> str:
-    """What a novelty reference holds: a packaged data set's data hash, or the sha256 of a molecule file."""
-    parsed = parse_spec(spec)
-    if parsed is not None:
-        return data_hash(parsed[0])
-    if not Path(spec).is_file():
-        raise MoldiffError(f"no such reference: {spec}; give a data set spec (e.g. qm9) or a molecule file")
-    return sha256_file(spec)
-
-
 def target_definition(target: Target) -> dict[str, Any]:
     """What a target's hits and property depend on."""
     return {"oracle": target.oracle, "threshold": float(target.threshold), "direction": target.direction}
@@ -239,7 +229,7 @@ def _hit(entry: dict[str, Any] | None, weights: dict[str, str], settings: Settin
 
 def _basis(settings: Settings) -> dict[str, Any]:
     """What a sweep's numbers rest on besides the weights: the reference content and the target definition."""
-    return {"reference_sha256": reference_sha256(settings.reference),
+    return {"reference_sha256": spec_sha256(settings.reference),
             "targets": {settings.target: target_definition(load_target(settings.target))}}
 
 

@@ -1,9 +1,8 @@
 """High-level sampling: a loaded model in, decoded and scored molecules out.
 
 :func:`sample` builds the (guided) denoiser, runs a sampler in batches (one random stream per
-molecule: the same seed gives the same molecules whatever the batch size), decodes every sequence (truncate at the first ``<eos>``, drop ``<pad>``;
-a leftover mask, an unknown token or a string RDKit cannot parse is an invalid molecule, kept and
-marked), canonicalises, marks novelty against a reference data set and scores with oracles.
+molecule: the same seed gives the same molecules whatever the batch size), then decodes, marks
+novelty and scores every sequence (:func:`moldiff.chemistry.metrics.molecule_table`).
 """
 
 from __future__ import annotations
