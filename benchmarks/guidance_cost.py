@@ -2,13 +2,14 @@
 
 Samples ``--num-samples`` molecules (one batch) at T = ``--steps`` with ``--sampler`` (default
 ``remdm-loop``) from the default masked model for ``none``, ``cfg``, ``cbg`` (all candidates and
-``--top-k``) and ``cbg-taylor`` toward ``rings``, and from the shipped AR model for ``none`` and
-``fudge``. Prints per molecule: denoiser evaluations (rows through the network; CFG runs two per
+``--top-k``) and ``cbg-taylor`` toward ``rings``, from the SELFIES UDLM for ``none``, ``cfg``, ``cbg``
+(adaptive rejection) and ``cbg-taylor``, and from the AR models for ``none`` and ``fudge``
+(``--models`` picks some). Prints per molecule: denoiser evaluations (rows through the network; CFG runs two per
 row), classifier passes (sequences scored; Taylor counts forward + backward as 2) and seconds, and
 the seconds relative to unguided sampling of the same model. Ratios, not seconds, are what to
 compare on a shared machine. Usage::
 
-    python benchmarks/guidance_cost.py [--num-samples 32] [--steps 128] [--top-k 5]
+    python benchmarks/guidance_cost.py [--num-samples 32] [--steps 128] [--top-k 5] [--gamma 1] [--models NAMES]
 """
 
 from __future__ import annotations
@@ -30,13 +31,18 @@ def main() -> None:
     parser.add_argument("--top-k", type=int, default=5)
     parser.add_argument("--gamma", type=float, default=1.0)
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--models", default=f"{DEFAULT_MODEL},qm9-selfies-udlm,qm9-smiles-ar,qm9-selfies-ar",
+                        help="comma-separated models to measure (default: all four)")
     args = parser.parse_args()
-    masked, ar = load(DEFAULT_MODEL, device=args.device), load("qm9-smiles-ar", device=args.device)
-    runs = [
-        (masked, "none", None, args.sampler), (masked, "cfg", None, args.sampler), (masked, "cbg", None, args.sampler),
-        (masked, "cbg", args.top_k, args.sampler), (masked, "cbg-taylor", None, args.sampler),
-        (ar, "none", None, "ar"), (ar, "fudge", None, "ar"),
-    ]
+    plans = {
+        DEFAULT_MODEL: [("none", None, args.sampler), ("cfg", None, args.sampler), ("cbg", None, args.sampler),
+                        ("cbg", args.top_k, args.sampler), ("cbg-taylor", None, args.sampler)],
+        "qm9-selfies-udlm": [("none", None, "udlm"), ("cfg", None, "udlm"), ("cbg", None, "udlm"), ("cbg-taylor", None, "udlm")],
+        "qm9-smiles-ar": [("none", None, "ar"), ("fudge", None, "ar")],
+        "qm9-selfies-ar": [("none", None, "ar"), ("fudge", None, "ar")],
+    }
+    runs = [(load(name, device=args.device), guidance, top_k, sampler)
+            for name in args.models.split(",") for guidance, top_k, sampler in plans[name]]
     print(f"{args.num_samples} molecules in one batch, T = {args.steps}, gamma {args.gamma}, target rings, {args.device}")
     print(f"{'model':16s} {'sampler':11s} {'guidance':14s} {'evals/mol':>9s} {'clf/mol':>9s} {'s/mol':>8s} {'x unguided':>10s}")
     base: dict[str, float] = {}

@@ -100,8 +100,10 @@ for target in rings qed; do
         JOBS[$target-$process]="guidance/$target/$process train-classifier --target $target --process $process"
         ORDER+=("$target-$process")
     done
-    JOBS[$target-mask-selfies]="guidance/$target/mask-selfies train-classifier --target $target --process mask --representation selfies"
-    ORDER+=("$target-mask-selfies")
+    for process in mask prefix; do  # prefix-selfies: FUDGE with the SELFIES AR model (issue 31)
+        JOBS[$target-$process-selfies]="guidance/$target/$process-selfies train-classifier --target $target --process $process --representation selfies"
+        ORDER+=("$target-$process-selfies")
+    done
 done
 ORDER+=(rings-mask-selfies-2 rings-mask-selfies-3 rings-mask-selfies-trunk rings-uniform-selfies-trunk qed-uniform-selfies-trunk)
 for name in "${!STAGES[@]}"; do  # a stage trains its base run's job, warm-started from where that job exports

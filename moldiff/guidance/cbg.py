@@ -69,6 +69,45 @@ def _score_unique(classifier: Classifier, variants: torch.Tensor, level: torch.T
     return out.double()[inverse], len(distinct)
 
 
+def adaptive_rejection(probs: torch.Tensor, log_w: torch.Tensor, score, owners: torch.Tensor, streams: MoleculeStreams,
+                       rounds: int = 16) -> torch.Tensor:
+    """Exact draws ``v_i ∝ probs[i, v] w_i(v)`` with ``w_i(v) <= 1`` (a classifier's ``p(y | .)^gamma``), by
+    adaptive rejection sampling; returns the drawn value of each row ``i``.
+
+    ``log_w`` ``[M, N]`` holds the known ``log w`` (NaN where unknown) and is filled in place;
+    ``score(rows, values)`` computes unknown ones. The envelope is ``probs * w`` where ``w`` is known and
+    ``probs * 1`` elsewhere: a proposal with known weight is accepted, one with unknown weight is scored
+    and accepted with probability ``w``. A rejection only tightens the envelope, so each round's accepted
+    value has the tilted law. Rows still pending after ``rounds`` rounds have all their remaining values
+    scored in one batch and draw from the then exact envelope (the stopping rule looks only at rejected
+    proposals, so the draw stays exact). Each row draws two uniforms a round from the stream of
+    molecule ``owners[i]``.
+    """
+    log_p = probs.clamp_min(0).log()
+    chosen = torch.full((len(probs),), -1, dtype=torch.long, device=probs.device)
+    pending = torch.arange(len(probs), device=probs.device)
+    for round_ in range(rounds + 1):
+        if not len(pending):
+            break
+        if round_ == rounds:  # score the rest: the envelope becomes the tilted law, and the draw is accepted
+            rest = log_w[pending].isnan() & (probs[pending] > 0)
+            which, values = rest.nonzero(as_tuple=True)
+            if len(which):
+                log_w[pending[which], values] = score(pending[which], values)
+        log_e = log_p[pending] + log_w[pending].nan_to_num(nan=0.0)
+        envelope = (log_e - log_e.max(-1, keepdim=True).values).exp().cumsum(-1)
+        u = streams.rand(owners[pending], 2)
+        proposal = torch.searchsorted(envelope, u[:, :1] * envelope[:, -1:], right=True).squeeze(-1)
+        proposal = proposal.clamp_max(probs.shape[-1] - 1)
+        unknown = log_w[pending, proposal].isnan()
+        if unknown.any():
+            log_w[pending[unknown], proposal[unknown]] = score(pending[unknown], proposal[unknown])
+        accept = ~unknown | (u[:, 1] < log_w[pending, proposal].exp())
+        chosen[pending[accept]] = proposal[accept]
+        pending = pending[~accept]
+    return chosen
+
+
 class CBGDenoiser(GuidedDenoiser):
     """Classifier-based guidance with a noisy classifier (see module docstring).
 
@@ -181,12 +220,48 @@ class CBGDenoiser(GuidedDenoiser):
         out[rows, positions] = self.tilt_at(z, level, rows, positions, log_x[rows, positions])
         return out
 
+    def _untilted_step(self, z_support, level, alpha_t, alpha_s, shape) -> torch.Tensor:
+        x = shape(self.base.log_probs(self.support[z_support], level, None).double().exp()[..., self.support])
+        return uniform_reverse(x, z_support, alpha_t, alpha_s)
+
     def reverse_step(self, z_support, level, alpha_t, alpha_s, shape) -> torch.Tensor:
         """Uniform models: the transition tilted by ``p(y | z^(l<-v))^gamma`` over every value ``v``."""
-        tokens = self.support[z_support]
-        x = shape(self.base.log_probs(tokens, level, None).double().exp()[..., self.support])
-        step = uniform_reverse(x, z_support, alpha_t, alpha_s)
+        step = self._untilted_step(z_support, level, alpha_t, alpha_s, shape)
         if self.gamma == 0.0:
             return step
-        tilted = step.clamp_min(1e-300).log() + self.gamma * self._tilt(tokens, level)
+        tilted = step.clamp_min(1e-300).log() + self.gamma * self._tilt(self.support[z_support], level)
         return tilted.softmax(-1)
+
+    def draw_step(self, z_support, level, alpha_t, alpha_s, shape, streams: MoleculeStreams) -> torch.Tensor:
+        """Uniform models: like :meth:`reverse_step`, but a *random* transition whose expectation is the
+        tilted one: a point mass on each position's draw, by :func:`adaptive_rejection` (exact).
+
+        Each position scores only the values it proposes: the current sequence once per row (staying
+        is the likeliest move late in sampling), then one substitution per rejected proposal. Taylor,
+        ``gamma = 0`` and mixed noise levels take :meth:`reverse_step`; so does a ``<bos>`` position,
+        which the sampler resets.
+        """
+        if self.gamma == 0.0 or self.taylor or not bool((level == level[0]).all()):
+            return self.reverse_step(z_support, level, alpha_t, alpha_s, shape)
+        step = self._untilted_step(z_support, level, alpha_t, alpha_s, shape)
+        tokens = self.support[z_support]
+        batch, length, n = step.shape
+        first = 0 if self.bos_id is None else 1
+        rows = torch.arange(batch, device=step.device).repeat_interleave(length - first)
+        positions = torch.arange(first, length, device=step.device).repeat(batch)
+
+        def score(pairs: torch.Tensor, values: torch.Tensor) -> torch.Tensor:
+            variants = tokens[rows[pairs]].clone()
+            variants[torch.arange(len(pairs), device=step.device), positions[pairs]] = self.support[values]
+            scores, scored = _score_unique(self.classifier, variants, level[0])
+            self.classifier_passes += scored
+            return self.gamma * scores
+
+        known = torch.full((len(rows), n), torch.nan, dtype=torch.float64, device=step.device)
+        stay, scored = _score_unique(self.classifier, tokens, level[0])  # staying: the row itself
+        self.classifier_passes += scored
+        known[torch.arange(len(rows), device=step.device), z_support[rows, positions]] = self.gamma * stay[rows]
+        chosen = adaptive_rejection(step[rows, positions], known, score, rows, streams)
+        out = step.clone()
+        out[rows, positions] = torch.nn.functional.one_hot(chosen, n).to(step.dtype)
+        return out
