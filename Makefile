@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.moldiff-installed
 OUT ?= demo-output
 
-.PHONY: setup demo test clean
+.PHONY: setup demo test clean moses
 
 setup: $(STAMP)
 
@@ -21,6 +21,10 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
+
+# MOSES (issue 30): fetch its data once into data/moses/ (pip download of the molsets wheel, sha256-checked).
+moses: $(STAMP)
+	$(BIN)/moldiff data fetch moses --root .
 
 clean:
 	rm -rf $(VENV) $(OUT) .pytest_cache

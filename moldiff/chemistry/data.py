@@ -16,6 +16,14 @@ Data set *specs* name molecules anywhere a file is accepted: ``qm9`` (all splits
 ``qm9:valid``, ``qm9:test``, or a path to a molecule file (see :mod:`moldiff.chemistry.molfiles`).
 A packaged name wins over a file of that name: write ``./qm9`` for the file (see :func:`parse_spec`).
 
+MOSES (``moses``, ``moses:train``, ``moses:test``, ``moses:test_scaffolds``; Polykovskiy et al.
+2020) is fetched once at set-up time, not shipped: :func:`fetch_moses` (``moldiff data fetch moses``)
+reads the split files out of the ``molsets`` wheel, checks their sha256 against
+``moldiff/resources/moses/moses.json``, canonicalises them with this RDKit, keeping MOSES's rows and
+order, and writes ``moses.csv.gz`` and a record of what was fetched into ``data/moses/`` of an asset
+root (``$MOLDIFF_HOME``, the current directory or the checkout; see :mod:`moldiff.core.assets`).
+Its tokenizer vocabularies and provenance ship in ``moldiff/resources/moses``.
+
 :func:`load_sampled` reads a sampler's output (``moldiff sample --out FILE.csv``) as the tokens it
 wrote, which guidance classifiers are scored and trained on.
 """
@@ -24,9 +32,13 @@ from __future__ import annotations
 
 import functools
 import gzip
+import hashlib
 import io
 import json
 import logging
+import subprocess
+import sys
+import zipfile
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -41,11 +53,15 @@ import rdkit
 from moldiff.chemistry.molecules import canonicalise_all, smiles_problem
 from moldiff.chemistry.molfiles import read_molecule_file
 from moldiff.chemistry.tokenizers import (
+    DEFAULT_MAX_LENGTH,
+    SPECIAL_TOKENS,
     TOKENIZERS,
     Tokenizer,
+    _try_tokenize,
     load_tokenizer,
     tokenizer_class,
 )
+from moldiff.core.assets import asset_roots, cache_dir, find_asset
 from moldiff.core.errors import MoldiffError, TokenizerError
 from moldiff.core.files import atomic_write, sha256_file, sha256_text, write_json
 from moldiff.core.parallel import parallel_map
@@ -56,6 +72,11 @@ SPLITS = ("train", "valid", "test")
 SPLIT_FRACTIONS = (0.90, 0.05, 0.05)
 SPLIT_SEED = 20240917
 BUILTIN_DATASETS = ("qm9",)
+#: Data sets fetched once at set-up time into ``data/<name>/`` of an asset root (:func:`fetch_moses`).
+FETCHED_DATASETS = ("moses",)
+DATASETS = BUILTIN_DATASETS + FETCHED_DATASETS
+#: The splits of each data set: QM9's are ours, MOSES's are its own.
+DATASET_SPLITS = {"qm9": SPLITS, "moses": ("train", "test", "test_scaffolds")}
 MAX_LISTED_LINES = 5
 
 
@@ -73,13 +94,28 @@ def dataset_info(name: str = "qm9") -> dict[str, Any]:
 @functools.cache
 def _prepared_table(name: str) -> pd.DataFrame:
     _check_builtin(name)
-    with gzip.open(_resource_dir(name) / f"{name}.csv.gz", "rt", encoding="utf-8") as handle:
+    folder = _resource_dir(name) if name in BUILTIN_DATASETS else fetched_dir(name)
+    with gzip.open(folder / f"{name}.csv.gz", "rt", encoding="utf-8") as handle:
         return pd.read_csv(handle, dtype=str, keep_default_na=False)
 
 
 def _check_builtin(name: str) -> None:
-    if name not in BUILTIN_DATASETS:
-        raise MoldiffError(f"unknown data set '{name}': packaged data sets are {', '.join(BUILTIN_DATASETS)}")
+    if name not in DATASETS:
+        raise MoldiffError(f"unknown data set '{name}': the data sets are {', '.join(DATASETS)}")
+
+
+def fetched_dir(name: str) -> Path:
+    """``data/<name>/`` of the first asset root that holds the fetched data set; an error saying how
+    to fetch it when none does."""
+    folder = find_asset("data", name)
+    if folder is None or not (folder / f"{name}.csv.gz").is_file():
+        raise MoldiffError(f"the {name} data is not fetched: run `moldiff data fetch {name}` once (or `make {name}`)")
+    return folder
+
+
+def fetched_info(name: str) -> dict[str, Any]:
+    """The record :func:`fetch_moses` wrote beside a fetched data set (hashes, counts, RDKit version)."""
+    return json.loads((fetched_dir(name) / f"{name}.json").read_text(encoding="utf-8"))
 
 
 def load_split(name: str = "qm9", split: str | None = None) -> list[str]:
@@ -87,14 +123,15 @@ def load_split(name: str = "qm9", split: str | None = None) -> list[str]:
     table = _prepared_table(name)
     if split is None:
         return table["smiles"].tolist()
-    if split not in SPLITS:
-        raise MoldiffError(f"unknown split '{split}' of {name}: choose one of {', '.join(SPLITS)}")
+    if split not in DATASET_SPLITS[name]:
+        raise MoldiffError(f"unknown split '{split}' of {name}: choose one of {', '.join(DATASET_SPLITS[name])}")
     return table.loc[table["split"] == split, "smiles"].tolist()
 
 
 def data_hash(name: str = "qm9") -> str:
-    """sha256 of the prepared data set's text: identifies exactly which molecules and split were used."""
-    return dataset_info(name)["data_sha256"]
+    """sha256 of the prepared data set's text: identifies exactly which molecules and split were used
+    (for a fetched data set: of the file fetched here, canonicalised by this machine's RDKit)."""
+    return fetched_info(name)["data_sha256"] if name in FETCHED_DATASETS else dataset_info(name)["data_sha256"]
 
 
 def spec_sha256(spec: str) -> str:
@@ -114,7 +151,7 @@ def parse_spec(spec: str) -> tuple[str, str | None] | None:
     when the working directory holds a file or folder of that name: write ``./qm9`` to read that.
     """
     name, _, split = spec.partition(":")
-    if name not in BUILTIN_DATASETS:
+    if name not in DATASETS:
         return None
     return name, split or None
 
@@ -178,6 +215,63 @@ def load_molecules(spec: str, progress: bool = True) -> Molecules:
     clean = _rename_clashes(table.loc[valid], ["input"], spec).rename(columns={"smiles": "input"})
     clean.insert(0, "smiles", [c for c in canonical if c is not None])
     return Molecules(spec, clean, len(table), invalid_lines)
+
+
+#: Fewest molecules with a value that a column may label a target or fit an oracle from.
+MIN_LABELLED = 20
+
+
+@dataclass
+class MeasuredValues:
+    """A numeric column of a molecule file by canonical SMILES (duplicates averaged, NaN: no value)."""
+
+    source: str
+    column: str
+    values: pd.Series
+    sha256: str
+    record: dict[str, Any]
+
+    @property
+    def labelled(self) -> pd.Series:
+        """The molecules that have a value."""
+        return self.values.dropna()
+
+
+def measured_values(spec: str, column: str, progress: bool = True) -> MeasuredValues:
+    """Read the numeric ``column`` of a molecule file (its valid molecules): empty fields are molecules
+    without a value; any other non-numeric field is an error that counts them and names their lines."""
+    if parse_spec(spec) is not None:
+        raise MoldiffError(f"{spec} is a packaged data set without measured values: give a file with the column '{column}'")
+    sha256 = spec_sha256(spec)
+    molecules = load_molecules(spec, progress=progress)
+    table = molecules.table
+    name = "input" if column == "smiles" else column
+    if column == "smiles" or name not in table.columns:
+        known = [str(c) for c in table.columns if c not in ("smiles", "input")]
+        raise MoldiffError(f"{spec} has no column '{column}' (its columns: {', '.join(known) or 'none besides the SMILES'})")
+    raw = table[name]
+    text = raw.astype(str).str.strip()
+    blank = raw.isna() | text.eq("") | text.str.lower().isin(["nan", "na", "n/a", "none", "null"])
+    numeric = pd.to_numeric(raw.where(~blank), errors="coerce").astype(float)
+    bad = (~blank) & ~np.isfinite(numeric.to_numpy())
+    if bad.any():
+        lines = [int(i) for i in table.index[bad]]
+        example = raw[bad].iloc[0]
+        raise MoldiffError(f"{spec}: column '{column}' has {len(lines)} non-numeric value(s) ({describe_lines(lines)}, "
+                           f"e.g. {example!r}); leave a field empty for a molecule without a value")
+    by_molecule = numeric.groupby(table["smiles"].to_numpy(), sort=False).mean()
+    record = {"data": spec, "data_sha256": sha256, "column": column, "rows": int(molecules.n_read),
+              "invalid_skipped": molecules.n_invalid, "without_value": int(blank.sum()),
+              "duplicates_averaged": int(len(table) - len(by_molecule)), "molecules": int(by_molecule.notna().sum())}
+    return MeasuredValues(spec, column, by_molecule, sha256, record)
+
+
+def check_enough(measured: MeasuredValues, needed: int, what: str) -> None:
+    """Refuse a column with fewer than ``needed`` molecules that have a value."""
+    n = len(measured.labelled)
+    if n < needed:
+        raise MoldiffError(f"{measured.source}: only {n} molecule(s) have a value in column '{measured.column}': "
+                           f"at least {needed} are needed to {what}")
 
 
 def molecule_rows(spec: str, progress: bool = True, reserved: Iterable[str] = ()) -> pd.DataFrame:
@@ -339,19 +433,30 @@ def prepare_dataset(source: Path, out_dir: Path, name: str = "qm9", seed: int = 
         "canonicalisation": f"RDKit {rdkit.__version__} Chem.MolToSmiles (canonical, isomeric)",
         "data_sha256": sha256_text(csv_text),
     }
-    info["tokenizers"] = {}
+    info["tokenizers"] = write_tokenizers(table["smiles"].tolist(), out_dir, name, DEFAULT_MAX_LENGTH)
+    write_json(info, out_dir / f"{name}.json")
+    return info
+
+
+def write_tokenizers(smiles: list[str], out_dir: Path, name: str, max_length: int | None = None,
+                     progress: bool = True) -> dict[str, Any]:
+    """Write ``<name>.<representation>.json`` (every token of ``smiles``) for each representation, and
+    return their sizes. ``max_length=None`` fits the longest molecule (``<bos>`` and ``<eos>``
+    included), rounded up to a multiple of 8."""
+    info = {}
     for representation, cls in TOKENIZERS.items():
-        tokenizer = cls.build(table["smiles"].tolist())
-        lengths = [len(t) for t in parallel_map(cls.tokenize_smiles, table["smiles"].tolist(), desc=f"{representation} lengths")]
+        tokens = parallel_map(functools.partial(_try_tokenize, cls), smiles, desc=f"{representation} tokens", progress=progress)
+        lengths = [len(t) for t in tokens]
+        fitted = max_length or -(-(max(lengths) + 2) // 8) * 8
+        tokenizer = cls([*SPECIAL_TOKENS, *sorted(set().union(*tokens))], fitted)  # as Tokenizer.build, in one pass
         tokenizer.save(out_dir / f"{name}.{representation}.json")
-        info["tokenizers"][representation] = {
+        info[representation] = {
             "vocab_size": tokenizer.vocab_size,
             "data_tokens": len(tokenizer.data_tokens),
             "max_length": tokenizer.max_length,
             "longest_molecule_tokens": max(lengths),
             "molecules_too_long": sum(n > tokenizer.max_length - 2 for n in lengths),
         }
-    write_json(info, out_dir / f"{name}.json")
     return info
 
 
@@ -375,3 +480,121 @@ def gzip_bytes(text: str) -> bytes:
     with gzip.GzipFile(fileobj=buffer, mode="wb", mtime=0, filename="") as gz:
         gz.write(text.encode("utf-8"))
     return buffer.getvalue()
+
+
+# --- MOSES ----------------------------------------------------------------------------------
+MOSES_PACKAGE, MOSES_VERSION = "molsets", "0.3.1"
+#: Where each MOSES split lies inside the ``molsets`` wheel.
+MOSES_MEMBERS = {split: f"moses/dataset/data/{split}.csv.gz" for split in DATASET_SPLITS["moses"]}
+
+
+def moses_wheel(wheel: Path | None = None) -> Path:
+    """The ``molsets`` wheel: ``wheel`` if given, else the one in the download cache, downloaded there
+    first (``pip download --no-deps``) when missing."""
+    if wheel is not None:
+        if not Path(wheel).is_file():
+            raise MoldiffError(f"no such file: {wheel}")
+        return Path(wheel)
+    name = dataset_info("moses")["source_file"]
+    folder = cache_dir() / "downloads"
+    if not (folder / name).is_file():
+        folder.mkdir(parents=True, exist_ok=True)
+        log.info("downloading %s (%s %s, without its dependencies) into %s", name, MOSES_PACKAGE, MOSES_VERSION, folder)
+        result = subprocess.run(
+            [sys.executable, "-m", "pip", "download", f"{MOSES_PACKAGE}=={MOSES_VERSION}", "--no-deps",
+             "--only-binary=:all:", "--quiet", "-d", str(folder)],
+            capture_output=True, text=True, check=False,
+        )
+        if result.returncode != 0 or not (folder / name).is_file():
+            why = (result.stderr.strip().splitlines() or [f"pip wrote no {name}"])[-1]
+            raise MoldiffError(f"could not download {MOSES_PACKAGE} {MOSES_VERSION} with pip ({why}): "
+                               f"fetch {name} elsewhere and pass it with --wheel")
+    return folder / name
+
+
+def read_moses_wheel(wheel: Path, pinned: dict[str, Any] | None) -> tuple[dict[str, list[str]], dict[str, Any]]:
+    """The SMILES of each MOSES split in the wheel, as written, and each file's sha256 and row count.
+
+    With ``pinned`` (the record in ``moldiff/resources/moses/moses.json``), a wheel or file whose
+    sha256 differs from it is an error.
+    """
+    digest = sha256_file(wheel)
+    if pinned is not None and digest != pinned["source_sha256"]:
+        raise MoldiffError(f"{wheel} has sha256 {digest}, not the pinned {pinned['source_sha256']} of "
+                           f"{pinned['source_file']}: it is not the MOSES release moldiff was checked against")
+    splits: dict[str, list[str]] = {}
+    files: dict[str, Any] = {}
+    try:
+        with zipfile.ZipFile(wheel) as archive:
+            for split, member in MOSES_MEMBERS.items():
+                raw = archive.read(member)
+                text = gzip.decompress(raw).decode("utf-8")
+                lines = text.splitlines()
+                if not lines or lines[0] != "SMILES":
+                    raise MoldiffError(f"{wheel}: {member} does not start with the header SMILES")
+                splits[split] = lines[1:]
+                files[split] = {"member": member, "sha256": hashlib.sha256(raw).hexdigest(),
+                                "text_sha256": sha256_text(text), "rows": len(lines) - 1}
+                expected = pinned["files"][split]["sha256"] if pinned is not None else files[split]["sha256"]
+                if files[split]["sha256"] != expected:
+                    raise MoldiffError(f"{wheel}: {member} has sha256 {files[split]['sha256']}, not the pinned {expected}")
+    except (OSError, KeyError, EOFError, UnicodeDecodeError, zipfile.BadZipFile) as exc:
+        raise MoldiffError(f"cannot read the MOSES files from {wheel}: {exc}") from None
+    record = {"name": "moses", "source_file": Path(wheel).name if pinned is None else pinned["source_file"],
+              "source_sha256": digest, "files": files}
+    return splits, record
+
+
+def moses_table(splits: dict[str, list[str]], progress: bool = True) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """MOSES's rows in its own order, canonicalised by this RDKit (columns ``smiles`` and ``split``),
+    and what canonicalisation did: strings it rewrote, invalid ones (dropped) and duplicates (kept)."""
+    strings = [s for split in DATASET_SPLITS["moses"] for s in splits[split]]
+    labels = [split for split in DATASET_SPLITS["moses"] for _ in splits[split]]
+    canonical = canonicalise_all(strings, progress=progress)
+    kept = [i for i, c in enumerate(canonical) if c is not None]
+    table = pd.DataFrame({"smiles": [canonical[i] for i in kept], "split": [labels[i] for i in kept]})
+    counts = {
+        "source_molecules": len(strings),
+        "invalid": len(strings) - len(kept),
+        "rewritten_by_canonicalisation": sum(canonical[i] != strings[i] for i in kept),
+        "duplicates": len(kept) - table["smiles"].nunique(),
+        "molecules": len(table),
+        "split_seed": None,
+        "split_sizes": {split: int((table["split"] == split).sum()) for split in DATASET_SPLITS["moses"]},
+        "canonicalisation": f"RDKit {rdkit.__version__} Chem.MolToSmiles (canonical, isomeric)",
+    }
+    return table, counts
+
+
+def fetch_moses(root: Path | None = None, wheel: Path | None = None, progress: bool = True) -> tuple[Path, dict[str, Any]]:
+    """Fetch MOSES into ``<root>/data/moses/`` (default root: the first of :func:`~moldiff.core.assets.asset_roots`,
+    i.e. ``$MOLDIFF_HOME``'s first directory, else the current directory): read the split files out of
+    the ``molsets`` wheel (:func:`moses_wheel`), check their sha256, canonicalise and write
+    ``moses.csv.gz`` and ``moses.json``. Returns the folder and the record."""
+    pinned = dataset_info("moses")
+    splits, record = read_moses_wheel(moses_wheel(wheel), pinned)
+    table, counts = moses_table(splits, progress)
+    csv_text = table.to_csv(index=False, lineterminator="\n")
+    record.update(counts, data_sha256=sha256_text(csv_text))
+    if record["data_sha256"] != pinned["data_sha256"]:
+        log.warning("this RDKit (%s) canonicalises MOSES differently from the pinned %s: data hash %s, not %s",
+                    rdkit.__version__, pinned["canonicalisation"], record["data_sha256"][:16], pinned["data_sha256"][:16])
+    folder = (root if root is not None else asset_roots()[0]) / "data" / "moses"
+    with atomic_write(folder / "moses.csv.gz", "wb") as handle:
+        handle.write(gzip_bytes(csv_text))
+    write_json(record, folder / "moses.json")
+    with atomic_write(folder / ".gitignore") as handle:  # fetched data stays out of version control
+        handle.write("*\n")
+    _prepared_table.cache_clear()
+    return folder, record
+
+
+def prepare_moses_resources(wheel: Path, out_dir: Path, progress: bool = True) -> dict[str, Any]:
+    """Maintainers: write ``moses.json`` (the pinned hashes and counts) and the tokenizer vocabularies
+    of every MOSES molecule, with a ``max_length`` that fits the longest, into ``out_dir``."""
+    splits, record = read_moses_wheel(wheel, None)
+    table, counts = moses_table(splits, progress)
+    record.update(counts, data_sha256=sha256_text(table.to_csv(index=False, lineterminator="\n")))
+    record["tokenizers"] = write_tokenizers(table["smiles"].tolist(), out_dir, "moses", None, progress)
+    write_json(record, out_dir / "moses.json")
+    return record

@@ -15,6 +15,17 @@
     molecules = 120418
     positive_fraction = 0.07
 
+A target labelled by data (``moldiff target create NAME --data FILE --column COL --above X``) has
+a ``[measured]`` table: its training labels are the file's values of COL against the threshold
+(molecules without a value are unlabelled), and ``oracle`` is a fitted oracle of that column
+(:mod:`moldiff.chemistry.fitted`) that measures hits among generated molecules::
+
+    [measured]
+    data = "assay.csv"
+    column = "pIC50"
+    data_sha256 = "..."
+    pseudo_labels = false       # true: molecules without a value are labelled by the oracle
+
 Users add a target by writing such a file (by hand or with ``moldiff target create``) under
 ``guidance/<name>/`` in the current directory or in ``$MOLDIFF_HOME``, or by passing its path.
 A ``target.toml`` file's ``name`` (if given) must be its folder's name; the threshold must be a
@@ -34,8 +45,8 @@ from typing import Any
 
 import numpy as np
 
-from moldiff.chemistry.oracles import get_oracle
-from moldiff.core.assets import find_asset, list_all_assets, list_assets
+from moldiff.chemistry.oracles import get_oracle, score_persistent
+from moldiff.core.assets import CHECKOUT_ROOT, find_asset, list_all_assets, list_assets
 from moldiff.core.errors import MoldiffError
 from moldiff.core.files import atomic_write
 
@@ -55,6 +66,8 @@ class Target:
     description: str = ""
     computed: dict[str, Any] = field(default_factory=dict)
     path: Path | None = None
+    #: For a target labelled by data: ``data``, ``column``, ``data_sha256`` and ``pseudo_labels``.
+    measured: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         validate_target_name(self.name)
@@ -69,8 +82,13 @@ class Target:
 
     @property
     def rule(self) -> str:
-        """The label rule, e.g. ``'rings > 3'``."""
-        return f"{self.oracle} {'>' if self.direction == 'above' else '<'} {self.threshold:.6g}"
+        """The label rule, e.g. ``'rings > 3'``; for a target labelled by data, what labels and what measures hits."""
+        sign = ">" if self.direction == "above" else "<"
+        if self.measured:
+            kind = "fitted oracle" if get_oracle(self.oracle).kind == "fitted" else "oracle"
+            return (f"{self.measured['column']} {sign} {self.threshold:.6g} (training labels: measured in "
+                    f"{Path(self.measured['data']).name}; hits among generated molecules: {kind} '{self.oracle}')")
+        return f"{self.oracle} {sign} {self.threshold:.6g}"
 
     def same_labels(self, other: "Target") -> bool:
         """Whether both targets label every molecule alike (same oracle, direction and threshold)."""
@@ -90,6 +108,8 @@ class Target:
             lines.append(f"{key} = {_toml_value(getattr(self, key))}")
         if self.computed:
             lines += ["", "[computed]"] + [f"{k} = {_toml_value(v)}" for k, v in self.computed.items()]
+        if self.measured:
+            lines += ["", "[measured]"] + [f"{k} = {_toml_value(v)}" for k, v in self.measured.items()]
         return "\n".join(lines) + "\n"
 
     def save(self, path: str | Path) -> None:
@@ -145,11 +165,59 @@ def read_target(path: str | Path) -> Target:
             description=str(data.get("description", "")),
             computed=dict(data.get("computed", {})),
             path=path,
+            measured=_measured_table(data.get("measured", {}), path),
         )
     except (TypeError, ValueError) as exc:
         raise MoldiffError(f"target file {path} is malformed: {exc}") from None
     except MoldiffError as exc:
         raise MoldiffError(f"{path}: {exc}") from None
+
+
+def _measured_table(table: Any, path: Path) -> dict[str, Any]:
+    if not table:
+        return {}
+    missing = [k for k in ("data", "column", "data_sha256") if not isinstance(table, dict) or k not in table]
+    if missing:
+        raise MoldiffError(f"target file {path}: its [measured] table lacks {', '.join(missing)}")
+    return {"data": str(table["data"]), "column": str(table["column"]), "data_sha256": str(table["data_sha256"]),
+            "pseudo_labels": bool(table.get("pseudo_labels", False))}
+
+
+def builtin_targets() -> list[str]:
+    """Names of the shipped targets (``guidance/`` of the moldiff checkout), which user targets may not take."""
+    folder = CHECKOUT_ROOT / "guidance"
+    return sorted(p.parent.name for p in folder.glob(f"*/{TARGET_FILE}")) if folder.is_dir() else []
+
+
+def check_new_target_name(name: str) -> None:
+    """A valid name that is not a shipped target's."""
+    validate_target_name(name)
+    if name in builtin_targets():
+        raise MoldiffError(f"target name '{name}' clashes with a built-in target: choose another name")
+
+
+def measured_labels(target: Target, smiles: list[str], progress: bool = True) -> tuple[np.ndarray, dict[str, int]]:
+    """Labels of a data-labelled target for canonical ``smiles``: 1.0 / 0.0, NaN for a molecule without a
+    measured value (or, with ``pseudo_labels``, the fitted oracle's label); and how many came from where."""
+    from moldiff.chemistry.data import measured_values
+
+    spec, column = target.measured["data"], target.measured["column"]
+    found = measured_values(spec, column, progress=progress)
+    if found.sha256 != target.measured["data_sha256"]:
+        raise MoldiffError(f"target '{target.name}': {spec} changed since the target was created (sha256 "
+                           f"{found.sha256[:12]}..., recorded {target.measured['data_sha256'][:12]}...): recreate the target")
+    values = found.values.reindex(smiles).to_numpy(dtype=float)
+    has_value = np.isfinite(values)
+    labels = np.where(has_value, target.labels(values), np.nan)
+    counts = {"measured": int(has_value.sum()), "pseudo": 0, "unlabelled": int((~has_value).sum())}
+    if target.measured.get("pseudo_labels") and (~has_value).any():
+        rest = [s for s, h in zip(smiles, has_value) if not h]
+        predicted = score_persistent(rest, target.oracle, progress=progress)
+        pseudo = np.where(np.isfinite(predicted), target.labels(predicted), np.nan)
+        labels[~has_value] = pseudo
+        counts["pseudo"] = int(np.isfinite(pseudo).sum())
+        counts["unlabelled"] -= counts["pseudo"]
+    return labels, counts
 
 
 def available_targets() -> dict[str, Path]:
@@ -215,10 +283,13 @@ def threshold_from_data(
     direction: str = "above",
     description: str = "",
     record: dict[str, Any] | None = None,
+    threshold: float | None = None,
+    measured: dict[str, Any] | None = None,
 ) -> Target:
-    """A target whose threshold is a percentile of ``values`` (NaN ignored).
+    """A target whose threshold is a percentile of ``values`` (NaN ignored), or the ``threshold`` given.
 
-    The default percentile is :func:`default_percentile` of the direction.
+    The default percentile is :func:`default_percentile` of the direction. ``measured`` makes it a target
+    labelled by data (``values`` are then the measured ones), which needs molecules on both sides.
     """
     if direction not in DIRECTIONS:
         raise MoldiffError(f"direction must be one of {', '.join(DIRECTIONS)}, not '{direction}'")
@@ -230,9 +301,14 @@ def threshold_from_data(
     finite = finite[np.isfinite(finite)]
     if finite.size == 0:
         raise MoldiffError(f"oracle '{oracle}' gave no value on the data: cannot set a threshold")
-    threshold = float(np.percentile(finite, percentile))
+    given = threshold is not None
+    threshold = float(threshold) if given else float(np.percentile(finite, percentile))
     target = Target(name, oracle, threshold, direction, description or get_oracle(oracle).description)
     hits = target.labels(finite)
-    computed = {"percentile": float(percentile), **(record or {}), "molecules": int(finite.size),
-                "positive_fraction": round(float(hits.mean()), 6)}
-    return Target(name, oracle, threshold, direction, target.description, computed)
+    if measured and (hits.all() or not hits.any()):
+        side = "every" if hits.all() else "no"
+        raise MoldiffError(f"{side} molecule with a value is {direction} {threshold:.6g}: a target needs molecules on "
+                           "both sides of its threshold; choose another threshold")
+    computed = {("threshold_given" if given else "percentile"): (True if given else float(percentile)), **(record or {}),
+                "molecules": int(finite.size), "positive_fraction": round(float(hits.mean()), 6)}
+    return Target(name, oracle, threshold, direction, target.description, computed, measured=dict(measured or {}))

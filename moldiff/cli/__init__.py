@@ -6,7 +6,7 @@ exit code 2, without a traceback; output files are only written, atomically, onc
 May import: every layer (the command line is the top layer).
 """
 
-from moldiff.cli import data, models, sample, targets, train  # noqa: F401  (each registers its commands)
+from moldiff.cli import data, models, oracle, sample, targets, train  # noqa: F401  (each registers its commands)
 from moldiff.cli.app import cli, main
 
 __all__ = ["cli", "main"]

@@ -27,6 +27,14 @@ then MDLM to ``alpha = 1``. Here ``sigma_max = min(1, (1 - alpha_s) / alpha_t)``
 ``loop_window`` applies cap or rescale only inside the loop window, ``t_switch`` only for
 ``t <= t_switch``. Corrector baselines: ``fb`` with ``sigma = (alpha_s - alpha_t) / alpha_t``;
 ``dfm`` with ``sigma = b_t (alpha_s / alpha_t - 1)`` on an adaptive grid (:func:`masked_step_plan`).
+
+Inpainting (:class:`Template`): positions marked fixed hold their template token from the first step
+to the last; they are never masked, remasked or resampled, and a D-CBG wrapper is never asked about
+them (it only sees newly unmasked positions). With an exact denoiser, masked samplers then draw from
+``p(x_free | x_fixed)``: the fixed tokens are simply unmasked context of the conditional process.
+The uniform sampler holds fixed positions at their clean tokens while its denoiser reads them as
+noisy ones, so it targets ``p(x_free | x_fixed)`` only approximately (measured in
+``tests/test_inpainting.py``). Autoregressive models take no template.
 """
 
 from __future__ import annotations
@@ -37,11 +45,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+import numpy as np
 import torch
 
 from moldiff.core.errors import MoldiffError
 from moldiff.diffusion.processes import Schedule, get_schedule, uniform_reverse
-from moldiff.diffusion.streams import MoleculeStreams
+from moldiff.diffusion.streams import MoleculeStreams, molecule_keys
 
 if TYPE_CHECKING:
     from moldiff.diffusion.denoisers import Denoiser
@@ -139,6 +148,37 @@ class SamplerOptions:
                 raise MoldiffError(f"the loop window needs 0 <= t_off < t_on <= 1 (got t_off {self.t_off}, t_on {self.t_on})")
             if not 0.0 < self.alpha_on < 1.0:
                 raise MoldiffError(f"alpha_on must be in (0, 1), not {self.alpha_on}")
+
+
+@dataclass(frozen=True)
+class Template:
+    """Tokens held fixed while sampling: ``tokens`` ``[R, L]`` ids and ``fixed`` ``[R, L]`` bool, with ``R``
+    one (the same template for every molecule) or one row per molecule; free positions' tokens are ignored."""
+
+    tokens: torch.Tensor
+    fixed: torch.Tensor
+
+    def rows(self, start: int, stop: int) -> Template:
+        """The rows of molecules ``start .. stop - 1`` (a one-row template is shared)."""
+        if len(self.tokens) == 1:
+            return self
+        return Template(self.tokens[start:stop], self.fixed[start:stop])
+
+    def expand(self, denoiser: Denoiser, batch: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(tokens, fixed)`` as ``[batch, L]`` on the denoiser's device; a clear error for a template that does not fit."""
+        if self.tokens.shape != self.fixed.shape or self.tokens.dim() != 2 or self.tokens.shape[1] != denoiser.length:
+            raise MoldiffError(f"a template must be [rows, {denoiser.length}] tokens with a fixed mask of the same shape")
+        if len(self.tokens) not in (1, batch):
+            raise MoldiffError(f"a template has {len(self.tokens)} rows for a batch of {batch}")
+        tokens = self.tokens.to(denoiser.device).long().expand(batch, -1)
+        fixed = self.fixed.to(denoiser.device).bool().expand(batch, -1)
+        held = tokens[fixed]
+        allowed = denoiser.support if denoiser.support is not None else torch.arange(denoiser.vocab_size, device=denoiser.device)
+        if denoiser.mask_id is not None:
+            allowed = allowed[allowed != denoiser.mask_id]
+        if not torch.isin(held, allowed).all():
+            raise MoldiffError("a template fixes a token outside the vocabulary (or the mask token)")
+        return tokens, fixed
 
 
 @dataclass
@@ -347,8 +387,9 @@ def masked_step(z: torch.Tensor, psi: torch.Tensor, fixed: torch.Tensor, step: t
 
 
 def sample_masked(denoiser: Denoiser, batch: int, options: SamplerOptions, labels: torch.Tensor | None = None,
-                  streams: MoleculeStreams | None = None, progress: Callable[[int], None] | None = None) -> SamplerOutput:
-    """MDLM, ReMDM or a corrector baseline from a masked denoiser (see the module docstring)."""
+                  streams: MoleculeStreams | None = None, progress: Callable[[int], None] | None = None,
+                  template: Template | None = None) -> SamplerOutput:
+    """MDLM, ReMDM or a corrector baseline from a masked denoiser (see the module docstring); ``template``: tokens held fixed."""
     options.validate("masked")
     device, mask = denoiser.device, denoiser.mask_id
     streams = streams or MoleculeStreams(options.seed, batch, device=device)
@@ -357,6 +398,10 @@ def sample_masked(denoiser: Denoiser, batch: int, options: SamplerOptions, label
     if denoiser.bos_id is not None:
         z[:, 0] = denoiser.bos_id
         fixed[:, 0] = True
+    if template is not None:
+        tokens, held = template.expand(denoiser, batch)
+        z = torch.where(held, tokens, z)
+        fixed = fixed | held
     psi = torch.ones(z.shape, dtype=torch.float32, device=device)  # confidence of decoded tokens
     predict = MaskedPredictor(denoiser, labels, options.skip_unchanged)
     plan = masked_step_plan(options, get_schedule(options.schedule))
@@ -376,8 +421,10 @@ def _progress_unit(index: int, total: int, steps: int) -> bool:
 
 # --- uniform --------------------------------------------------------------------------------
 def sample_uniform(denoiser: Denoiser, batch: int, options: SamplerOptions, labels: torch.Tensor | None = None,
-                   streams: MoleculeStreams | None = None, progress: Callable[[int], None] | None = None) -> SamplerOutput:
-    """Ancestral UDLM sampling: ``p(z_s | z_t) = sum_v E[x = v | z_t] q(z_s | z_t, x = v)`` per position."""
+                   streams: MoleculeStreams | None = None, progress: Callable[[int], None] | None = None,
+                   template: Template | None = None) -> SamplerOutput:
+    """Ancestral UDLM sampling: ``p(z_s | z_t) = sum_v E[x = v | z_t] q(z_s | z_t, x = v)`` per position;
+    ``template``: tokens held fixed (clean) at every step."""
     options.validate("uniform")
     device = denoiser.device
     streams = streams or MoleculeStreams(options.seed, batch, device=device)
@@ -389,6 +436,11 @@ def sample_uniform(denoiser: Denoiser, batch: int, options: SamplerOptions, labe
     if denoiser.bos_id is not None:
         bos = int((support == denoiser.bos_id).nonzero()[0, 0])
         z[:, 0] = bos
+    held = None
+    if template is not None:
+        tokens, held = template.expand(denoiser, batch)
+        held_tokens = torch.searchsorted(support, tokens.clamp(support.min(), support.max()))  # support space
+        z = torch.where(held, held_tokens, z)
     evaluate = _Evaluator(denoiser, labels, options.skip_unchanged)
 
     def shape(x: torch.Tensor) -> torch.Tensor:
@@ -403,7 +455,10 @@ def sample_uniform(denoiser: Denoiser, batch: int, options: SamplerOptions, labe
         alpha_s = torch.full((batch,), a_s, dtype=torch.float64, device=device)
         if hasattr(denoiser, "reverse_step"):  # guided: the wrapper builds the transition itself
             start = time.perf_counter()
-            posterior = denoiser.reverse_step(z, level, alpha_t, alpha_s, shape)
+            if hasattr(denoiser, "draw_step"):  # exact D-CBG: a point mass on each position's rejection draw
+                posterior = denoiser.draw_step(z, level, alpha_t, alpha_s, shape, streams)
+            else:
+                posterior = denoiser.reverse_step(z, level, alpha_t, alpha_s, shape)
             evaluate.seconds += time.perf_counter() - start
             evaluate.evaluations += batch
         else:
@@ -412,6 +467,8 @@ def sample_uniform(denoiser: Denoiser, batch: int, options: SamplerOptions, labe
         z = gumbel_argmax(_log(posterior), streams.rand_like(posterior.shape))
         if bos is not None:
             z[:, 0] = bos
+        if held is not None:
+            z = torch.where(held, held_tokens, z)
         if progress:
             progress(1)
     return SamplerOutput(support[z], evaluate.evaluations, evaluate.seconds)
@@ -419,9 +476,12 @@ def sample_uniform(denoiser: Denoiser, batch: int, options: SamplerOptions, labe
 
 # --- autoregressive -------------------------------------------------------------------------
 def sample_autoregressive(denoiser: Denoiser, batch: int, options: SamplerOptions, labels: torch.Tensor | None = None,
-                          streams: MoleculeStreams | None = None, progress: Callable[[int], None] | None = None) -> SamplerOutput:
+                          streams: MoleculeStreams | None = None, progress: Callable[[int], None] | None = None,
+                          template: Template | None = None) -> SamplerOutput:
     """Left-to-right sampling from ``<bos>``; finished rows (after ``<eos>``) are padded, not evaluated."""
     options.validate("autoregressive")
+    if template is not None:
+        raise MoldiffError("an autoregressive model cannot hold tokens fixed: use a masked or uniform model")
     if denoiser.bos_id is None:
         raise MoldiffError("an autoregressive denoiser needs a <bos> token to start from")
 
@@ -453,15 +513,17 @@ SAMPLER_FUNCTIONS = {"masked": sample_masked, "uniform": sample_uniform, "autore
 
 
 def run_sampler(denoiser: Denoiser, batch: int, options: SamplerOptions, labels: torch.Tensor | None = None,
-                streams: MoleculeStreams | None = None, progress: Callable[[int], None] | None = None) -> SamplerOutput:
+                streams: MoleculeStreams | None = None, progress: Callable[[int], None] | None = None,
+                template: Template | None = None) -> SamplerOutput:
     """Draw ``batch`` sequences from ``denoiser`` with the sampler named in ``options``.
 
-    ``streams`` (one per sequence) defaults to those of molecules ``0 .. batch - 1`` under ``options.seed``.
+    ``streams`` (one per sequence) defaults to those of molecules ``0 .. batch - 1`` under ``options.seed``;
+    ``template`` holds tokens fixed (inpainting; masked and uniform models).
     """
     options.validate(denoiser.kind)
     if streams is not None and len(streams) != batch:
         raise ValueError(f"{len(streams)} random streams for a batch of {batch}")
-    return SAMPLER_FUNCTIONS[denoiser.kind](denoiser, batch, options, labels, streams, progress)
+    return SAMPLER_FUNCTIONS[denoiser.kind](denoiser, batch, options, labels, streams, progress, template)
 
 
 def progress_total(denoiser: Denoiser, options: SamplerOptions) -> int:
@@ -470,8 +532,11 @@ def progress_total(denoiser: Denoiser, options: SamplerOptions) -> int:
 
 
 def sample_tokens(denoiser: Denoiser, num_samples: int, options: SamplerOptions, batch_size: int = 256,
-                  first_index: int = 0, progress: Callable[[int], None] | None = None) -> SamplerOutput:
-    """Draw ``num_samples`` sequences in batches of ``batch_size``; tokens on the CPU.
+                  first_index: int = 0, progress: Callable[[int], None] | None = None,
+                  template: Template | None = None, indices: np.ndarray | None = None) -> SamplerOutput:
+    """Draw ``num_samples`` sequences in batches of ``batch_size``; tokens on the CPU. ``template``: one
+    row for every molecule or one row per molecule of this call (see :class:`Template`); ``indices``:
+    the molecules' stream indices when they are not ``first_index, first_index + 1, ...`` (redraws).
 
     Molecule ``i`` draws from its own random stream, keyed by ``(options.seed, first_index + i)``
     (:mod:`moldiff.diffusion.streams`): ``batch_size`` never changes a sequence, and a larger
@@ -481,7 +546,10 @@ def sample_tokens(denoiser: Denoiser, num_samples: int, options: SamplerOptions,
     for start in range(0, num_samples, batch_size):
         size = min(batch_size, num_samples - start)
         streams = MoleculeStreams(options.seed, size, start=first_index + start, device=denoiser.device)
-        out = run_sampler(denoiser, size, options, streams=streams, progress=progress)
+        if indices is not None:
+            streams.keys = molecule_keys(options.seed, np.asarray(indices[start:start + size]))
+        out = run_sampler(denoiser, size, options, streams=streams, progress=progress,
+                          template=None if template is None else template.rows(start, start + size))
         tokens.append(out.tokens.cpu())
         evaluations += out.evaluations
         network_seconds += out.network_seconds

@@ -9,6 +9,8 @@ classifier networks.
 from __future__ import annotations
 
 import math
+import numbers
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
@@ -40,6 +42,23 @@ def mix_log(log_cond: torch.Tensor, log_uncond: torch.Tensor, gamma: float) -> t
     mixed = gamma * log_cond.masked_fill(impossible, 0.0) + (1.0 - gamma) * log_uncond.masked_fill(impossible, 0.0)
     mixed = mixed.masked_fill(impossible, -torch.inf)
     return mixed.log_softmax(-1)
+
+
+def compose_log(log_uncond: torch.Tensor, log_conds: Sequence[torch.Tensor], gammas: Sequence[float]) -> torch.Tensor:
+    """``log p_u + sum_k gamma_k (log p_k - log p_u)`` renormalised over the last dim; -inf where a term with
+    ``gamma_k != 0`` (or ``p_u``) is. One condition is :func:`mix_log` exactly."""
+    if len(log_conds) == 1:
+        return mix_log(log_conds[0], log_uncond, gammas[0])
+    used = [(c, g) for c, g in zip(log_conds, gammas) if g != 0.0]
+    if not used:
+        return log_uncond
+    impossible = torch.isinf(log_uncond)
+    for cond, _ in used:
+        impossible = impossible | torch.isinf(cond)
+    mixed = (1.0 - sum(g for _, g in used)) * log_uncond.masked_fill(impossible, 0.0)
+    for cond, gamma in used:
+        mixed = mixed + gamma * cond.masked_fill(impossible, 0.0)
+    return mixed.masked_fill(impossible, -torch.inf).log_softmax(-1)
 
 
 class GuidedDenoiser:
@@ -81,13 +100,19 @@ class PrefixClassifier:
         return self.network(z).float().log_softmax(-1)[:, -1, self.label]
 
 
-def check_gamma(gamma: float) -> None:
-    """Refuse a guidance strength that is negative or not finite (nan, inf)."""
-    if not math.isfinite(gamma) or gamma < 0:
-        raise MoldiffError(f"gamma must be >= 0 and finite, not {gamma}")
+def check_gamma(gamma: float | Sequence[float]) -> None:
+    """Refuse a guidance strength (or one of several, one per target) that is negative or not finite (nan, inf)."""
+    values = [gamma] if isinstance(gamma, numbers.Real) else list(gamma)
+    if not values:
+        raise MoldiffError("gamma needs at least one value")
+    for value in values:
+        if isinstance(value, bool) or not isinstance(value, numbers.Real):
+            raise MoldiffError(f"gamma must be a number, not {value!r}")
+        if not math.isfinite(value) or value < 0:
+            raise MoldiffError(f"gamma must be >= 0 and finite, not {value}")
 
 
-def check_guidance(guidance: str, gamma: float, kind: str) -> None:
+def check_guidance(guidance: str, gamma: float | Sequence[float], kind: str) -> None:
     """Clear errors for an unknown method, a negative or non-finite gamma, or a method that does not fit the model."""
     if guidance not in GUIDANCE:
         raise MoldiffError(f"unknown guidance '{guidance}': choose one of {', '.join(GUIDANCE)}")

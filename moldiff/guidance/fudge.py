@@ -1,4 +1,8 @@
-"""FUDGE for autoregressive models: the top-k next tokens reweighted by a prefix classifier ``p(y | x_<=i)^gamma``."""
+"""FUDGE for autoregressive models: the top-k next tokens reweighted by a prefix classifier ``p(y | x_<=i)^gamma``.
+
+Several targets: the classifier is :class:`~moldiff.guidance.multi.WeightedClassifiers` with gamma 1, so
+the reweighting is ``prod_k p_k(y_k | x_<=i)^gamma_k`` (:func:`~moldiff.guidance.multi.combine`).
+"""
 
 from __future__ import annotations
 

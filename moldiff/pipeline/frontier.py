@@ -13,6 +13,13 @@ computed under the checkout's packaged target and the packaged qm9 data set. ``j
 over processes.
 :class:`Frontier` writes CSV and JSON and plots novel count against mean property with matplotlib,
 optionally over reference points such as the papers' (:data:`PAPER_POINTS`).
+
+Several targets (``target="rings,qed"``): points guide toward all of them (``gammas`` items may be
+tuples, one gamma per target), every target's mean property and hit fraction is measured, the
+Pareto flags are over the novel count and every property (:func:`pareto_front`), the plot shows the
+first two properties against each other, coloured by the novel count, and
+:meth:`Frontier.hypervolume` measures each method's front exactly (:func:`hypervolume`, 2 or 3
+objectives).
 """
 
 from __future__ import annotations
@@ -27,6 +34,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
@@ -39,6 +47,7 @@ from moldiff.core.files import atomic_write, check_output_paths, read_json, writ
 from moldiff.diffusion.denoisers import DENOISER_KINDS
 from moldiff.diffusion.samplers import DEFAULT_SAMPLER, SAMPLER_KIND, SAMPLERS
 from moldiff.guidance.base import CLASSIFIER_PROCESS, GUIDANCE, GUIDANCE_KINDS, check_gamma
+from moldiff.guidance.multi import format_gamma, is_single, target_gammas
 from moldiff.guidance.presets import get_preset, preset_settings
 from moldiff.pipeline.options import sampling_defaults
 from moldiff.pipeline.sampling import classifier_folder, sample
@@ -66,14 +75,14 @@ class Point:
     sampler: str
     steps: int
     guidance: str = "none"
-    gamma: float = 0.0
+    gamma: float | tuple[float, ...] = 0.0  # a tuple: one per target
     target: str | None = None
     options: tuple[tuple[str, Any], ...] = ()
 
     @property
     def key(self) -> str:
         """The cache key: the settings, ``|``-joined (extra options appended only when there are any)."""
-        base = "|".join(str(v) for v in (self.model, self.sampler, self.steps, self.guidance, float(self.gamma), self.target))
+        base = "|".join(str(v) for v in (self.model, self.sampler, self.steps, self.guidance, _gamma_key(self.gamma), self.target))
         return base + ("|" + ",".join(f"{k}={v}" for k, v in self.options) if self.options else "")
 
     @property
@@ -81,12 +90,25 @@ class Point:
         return self.sampler if self.guidance == "none" else f"{self.sampler}, {self.guidance}"
 
 
+def _gamma_key(gamma: float | Sequence[float]) -> str:
+    """A gamma in a cache key: ``'2.0'``, or ``'3.0:1.0'`` with one per target."""
+    return str(float(gamma)) if is_single(gamma) else ":".join(str(float(g)) for g in gamma)
+
+
+def as_gamma(gamma: float | Sequence[float]) -> float | tuple[float, ...]:
+    """A point's gamma: a float, or a tuple of floats (one per target; a single one is a float)."""
+    if is_single(gamma):
+        return float(gamma)
+    values = tuple(float(g) for g in gamma)
+    return values[0] if len(values) == 1 else values
+
+
 def _model_kind(model: str) -> str:
     return DENOISER_KINDS.get(read_config(resolve_model_path(model))["kind"], "classifier")
 
 
-def make_point(model: str, sampler: str | None, steps: int | None, guidance: str = "none", gamma: float = 0.0,
-               target: str | None = None, recommended: bool = True, **options: Any) -> Point:
+def make_point(model: str, sampler: str | None, steps: int | None, guidance: str = "none",
+               gamma: float | Sequence[float] = 0.0, target: str | None = None, recommended: bool = True, **options: Any) -> Point:
     """A point with its settings resolved: given > a ``preset``'s (which replaces the recommendation) >
     the model's recommended (if ``recommended``) > defaults. The preset's name stays in the point's options."""
     config = read_config(resolve_model_path(model))
@@ -107,7 +129,7 @@ def make_point(model: str, sampler: str | None, steps: int | None, guidance: str
     steps = int(settings.pop("steps", defaults["steps"]))
     extra = tuple(sorted((k, v) for k, v in settings.items() if defaults.get(k, None) != v))
     unguided = guidance == "none"
-    return Point(model, sampler, steps, guidance, 0.0 if unguided else float(gamma), None if unguided else target, extra)
+    return Point(model, sampler, steps, guidance, 0.0 if unguided else as_gamma(gamma), None if unguided else target, extra)
 
 
 def compatible(point: Point) -> bool:
@@ -133,6 +155,8 @@ def product_points(models: Sequence[str], guidance: Sequence[str] = ("none",), g
             raise MoldiffError(f"unknown sampler '{sampler}': choose one of {', '.join(SAMPLERS)}")
     for gamma in gammas:
         check_gamma(gamma)
+        if any(method != "none" for method in guidance):
+            target_gammas(as_gamma(gamma), [t.strip() for t in target.split(",") if t.strip()])
     points: list[Point] = []
     for model, method, sampler, step, preset in itertools.product(models, guidance, samplers, steps, presets):
         if preset and get_preset(preset).guidance != method:
@@ -154,8 +178,11 @@ def weights_used(point: Point) -> dict[str, str]:
     used = {point.model: config["weights"]["sha256"]}
     if point.guidance in ("cbg", "cbg-taylor", "fudge"):
         process = CLASSIFIER_PROCESS[DENOISER_KINDS[config["kind"]]]
-        name = dict(point.options).get("classifier") or classifier_folder(point.target, process, config["representation"])
-        used[name] = read_config(resolve_model_path(name))["weights"]["sha256"]
+        given = dict(point.options).get("classifier")
+        names = given.split(",") if given else [classifier_folder(t.strip(), process, config["representation"])
+                                                for t in point.target.split(",")]
+        for name in names:
+            used[name.strip()] = read_config(resolve_model_path(name.strip()))["weights"]["sha256"]
     return used
 
 
@@ -170,6 +197,11 @@ class Settings:
     reference: str = "qm9"
     batch_size: int | None = None  # None: all molecules in one batch
 
+    @property
+    def targets(self) -> list[str]:
+        """The measured targets (``target`` may be ``'rings,qed'``)."""
+        return [t.strip() for t in self.target.split(",") if t.strip()]
+
 
 def run_point(point: Point, settings: Settings, progress: bool = False) -> dict[str, Any]:
     """Sample and score one point (molecules in one batch unless ``batch_size`` is set)."""
@@ -180,15 +212,19 @@ def run_point(point: Point, settings: Settings, progress: bool = False) -> dict[
                     guidance=point.guidance, gamma=point.gamma if point.guidance != "none" else 1.0, target=point.target,
                     batch_size=settings.batch_size or settings.num_samples, reference=settings.reference,
                     progress=progress, **options)
-    target = settings.target
-    metrics = result.metrics(oracles=(load_target(target).oracle,), targets=parse_targets(target), fcd=settings.fcd)
+    targets = dict(zip(settings.targets, parse_targets(settings.targets)))
+    metrics = result.metrics(oracles=tuple(dict.fromkeys(t.oracle for t in targets.values())), targets=list(targets.values()),
+                             fcd=settings.fcd)
+    measured = {}
+    for name, target in targets.items():
+        measured[f"{name}_novel_mean"] = metrics["properties"][target.oracle]["novel"]["mean"]
+        measured[f"{name}_hit_novel"] = metrics["targets"][target.name]["hit_fraction_novel"]
     return {
         "n": metrics["n"], "validity": metrics["validity"], "uniqueness": metrics["uniqueness"],
         "novelty": metrics["novelty"], "novel": metrics["novel"],
         "fcd": metrics.get("fcd", {}).get("value"),
         **({"fcd_computed": True} if settings.fcd else {}),
-        f"{target}_novel_mean": metrics["properties"][load_target(target).oracle]["novel"]["mean"],
-        f"{target}_hit_novel": metrics["targets"][target]["hit_fraction_novel"],
+        **measured,
         "evaluations_per_molecule": metrics["speed"]["evaluations_per_molecule"],
         "seconds": round(time.perf_counter() - start, 1),
     }
@@ -220,9 +256,9 @@ def _hit(entry: dict[str, Any] | None, weights: dict[str, str], settings: Settin
     target definition (``basis``: see :func:`_basis`) and the metrics asked for."""
     if not entry or entry.get("weights") != weights or entry.get("n") != settings.num_samples or entry.get("seed") != settings.seed:
         return False
-    if _recorded_reference(entry) != (settings.reference, basis["reference_sha256"]) or f"{settings.target}_novel_mean" not in entry:
+    if _recorded_reference(entry) != (settings.reference, basis["reference_sha256"]):
         return False
-    if _recorded_target(entry, settings.target) != basis["targets"][settings.target]:
+    if any(f"{t}_novel_mean" not in entry or _recorded_target(entry, t) != basis["targets"][t] for t in settings.targets):
         return False
     return not settings.fcd or entry.get("fcd") is not None or bool(entry.get("fcd_computed"))
 
@@ -230,7 +266,7 @@ def _hit(entry: dict[str, Any] | None, weights: dict[str, str], settings: Settin
 def _basis(settings: Settings) -> dict[str, Any]:
     """What a sweep's numbers rest on besides the weights: the reference content and the target definition."""
     return {"reference_sha256": spec_sha256(settings.reference),
-            "targets": {settings.target: target_definition(load_target(settings.target))}}
+            "targets": {t: target_definition(load_target(t)) for t in settings.targets}}
 
 
 def _row_problem(row: Any) -> str | None:
@@ -289,7 +325,34 @@ class Frontier:
 
     @property
     def property_column(self) -> str:
-        return f"{self.settings.target}_novel_mean"
+        return self.property_columns[0]
+
+    @property
+    def property_columns(self) -> list[str]:
+        """The mean property of the novel molecules, one column per target."""
+        return [f"{t}_novel_mean" for t in self.settings.targets]
+
+    def hypervolume(self, reference: Sequence[float] | None = None) -> pd.DataFrame:
+        """Per model and method, the exact hypervolume (:func:`hypervolume`) of its points with at least
+        :data:`MIN_NOVEL` novel molecules over the novel count and each target's mean property (a ``below``
+        target's negated: every objective maximised), 2 or 3 objectives. ``reference``: the point it is
+        measured from in those units (default: 0 novel molecules and each property's worst value over the
+        whole sweep, so that methods are compared from the same point); it is recorded in the table."""
+        columns = ["novel", *self.property_columns]
+        signs = np.array([1.0, *(1.0 if load_target(t).direction == "above" else -1.0 for t in self.settings.targets)])
+        eligible = self.table.loc[(self.table["novel"] >= MIN_NOVEL) & self.table[columns].notna().all(axis=1)]
+        values = eligible[columns].to_numpy(dtype=float) * signs
+        if reference is None:
+            reference = [0.0, *((values[:, 1:].min(axis=0) if len(values) else np.zeros(len(columns) - 1)) * signs[1:])]
+        if len(reference) != len(columns):
+            raise MoldiffError(f"the hypervolume reference needs {len(columns)} values ({', '.join(columns)}), not {len(reference)}")
+        ref = np.asarray(reference, dtype=float) * signs
+        rows = []
+        for (model, method), group in self.table.groupby(["model", "method"], sort=False):
+            mine = values[np.isin(eligible.index, group.index)]
+            rows.append({"model": model, "method": method, "points": len(mine), "hypervolume": hypervolume(mine, ref),
+                         "reference": ",".join(f"{r:g}" for r in reference)})
+        return pd.DataFrame.from_records(rows)
 
     def to_csv(self, path: str | Path) -> None:
         with atomic_write(path) as handle:
@@ -306,7 +369,8 @@ class Frontier:
     def plot(self, path: str | Path | None = None, reference: str | Path | pd.DataFrame | None = None, ax=None):
         """Novel count against the mean property of the novel molecules, one line per model and method
         (points in gamma order, Pareto-optimal ones filled), over ``reference`` points (a CSV with
-        ``label``, ``novel``, ``mean`` and optionally ``target``; ``"papers"`` for :data:`PAPER_POINTS`)."""
+        ``label``, ``novel``, ``mean`` and optionally ``target``; ``"papers"`` for :data:`PAPER_POINTS`).
+        Several targets: the first two properties against each other instead (:meth:`_draw_properties`)."""
         import matplotlib
 
         if path is not None:
@@ -318,6 +382,24 @@ class Frontier:
         fig = None
         if ax is None:
             fig, ax = plt.subplots(figsize=(6, 4))
+        if len(self.settings.targets) > 1:
+            if reference is not None:
+                raise MoldiffError("reference points are drawn on plots of one target, not of several")
+            self._draw_properties(ax)
+        else:
+            self._draw_novel(ax, reference)
+        ax.legend(fontsize=7)
+        if fig is not None:
+            fig.tight_layout()
+        if path is not None:
+            with atomic_write(path, "wb") as handle:
+                (fig or ax.figure).savefig(handle, format=Path(path).suffix[1:].lower())
+            if fig is not None:
+                plt.close(fig)
+        return ax
+
+
+    def _draw_novel(self, ax, reference: str | Path | pd.DataFrame | None) -> None:
         y = self.property_column
         for (model, method), group in self.table.groupby(["model", "method"], sort=False):
             group = group.sort_values("gamma")
@@ -332,15 +414,26 @@ class Frontier:
                 ax.plot(group["novel"], group["mean"], "x--", alpha=0.6, label=f"{label} (reference)")
         ax.set_xlabel(f"novel molecules (of {self.settings.num_samples:,})")
         ax.set_ylabel(f"mean {self.settings.target} of the novel molecules")
-        ax.legend(fontsize=7)
-        if fig is not None:
-            fig.tight_layout()
-        if path is not None:
-            with atomic_write(path, "wb") as handle:
-                (fig or ax.figure).savefig(handle, format=Path(path).suffix[1:].lower())
-            if fig is not None:
-                plt.close(fig)
-        return ax
+
+    def _draw_properties(self, ax) -> None:
+        """The first two targets' mean properties against each other, coloured by the novel count (one marker
+        per model and method); Pareto-optimal points (novel count and every property) ringed in black,
+        guided points labelled with their gammas."""
+        (x, y), (a, b) = self.property_columns[:2], self.settings.targets[:2]
+        shown = self.table.dropna(subset=[x, y])
+        markers, scatter = "osD^v<>P*X", None
+        for i, ((model, method), group) in enumerate(shown.groupby(["model", "method"], sort=False)):
+            scatter = ax.scatter(group[x], group[y], c=group["novel"], cmap="viridis", vmin=shown["novel"].min(),
+                                 vmax=shown["novel"].max(), marker=markers[i % len(markers)], linewidths=1.2, zorder=3,
+                                 edgecolors=["black" if p else "none" for p in group["pareto"]], label=f"{model}: {method}")
+            for _, row in group.iterrows():
+                if row["guidance"] != "none":
+                    label = row["gamma"] if isinstance(row["gamma"], str) else f"{row['gamma']:g}"
+                    ax.annotate(label, (row[x], row[y]), fontsize=7, xytext=(3, 3), textcoords="offset points")
+        if scatter is not None:
+            ax.figure.colorbar(scatter, ax=ax, label=f"novel molecules (of {self.settings.num_samples:,})")
+        ax.set_xlabel(f"mean {a} of the novel molecules")
+        ax.set_ylabel(f"mean {b} of the novel molecules")
 
 
 def read_reference_points(source: str | Path | pd.DataFrame, target: str | None = None) -> pd.DataFrame:
@@ -382,6 +475,46 @@ def pareto(table: pd.DataFrame, column: str, higher_is_better: bool = True) -> p
     return flags
 
 
+def pareto_front(table: pd.DataFrame, columns: Sequence[str], higher_is_better: Sequence[bool]) -> pd.Series:
+    """Pareto-optimal rows per model and method over the novel count and several ``columns``: no other row
+    is at least as good in every one and better in one (the rule of :func:`pareto`, in more dimensions)."""
+    signs = np.array([1.0, *(1.0 if h else -1.0 for h in higher_is_better)])
+    flags = pd.Series(False, index=table.index)
+    for _, group in table.groupby(["model", "method"], sort=False):
+        eligible = group.loc[(group["novel"] >= MIN_NOVEL) & group[list(columns)].notna().all(axis=1)]
+        values = eligible[["novel", *columns]].to_numpy(dtype=float) * signs
+        for i, row in zip(eligible.index, values):
+            dominated = ((values >= row).all(axis=1) & (values > row).any(axis=1)).any()
+            flags[i] = not dominated
+    return flags
+
+
+def hypervolume(points: Any, reference: Sequence[float]) -> float:
+    """The exact volume that ``points`` (rows; every objective maximised) dominate above ``reference``,
+    for 2 or 3 objectives; points not above the reference in every objective add nothing."""
+    ref = np.asarray(reference, dtype=float)
+    if len(ref) not in (2, 3):
+        raise MoldiffError(f"the hypervolume is exact for 2 or 3 objectives, not {len(ref)}")
+    values = np.asarray(points, dtype=float).reshape(-1, len(ref))
+    values = values[np.isfinite(values).all(axis=1) & (values > ref).all(axis=1)]
+    if len(ref) == 2:
+        return _area(values, ref)
+    values = values[np.argsort(-values[:, 2], kind="stable")]
+    floors = np.append(values[1:, 2], ref[2])
+    # slabs between successive heights: each is dominated by the points at least that high
+    return float(sum((values[i, 2] - floors[i]) * _area(values[: i + 1, :2], ref[:2]) for i in range(len(values))))
+
+
+def _area(values: np.ndarray, ref: np.ndarray) -> float:
+    """The 2-objective hypervolume: a sweep in decreasing first objective."""
+    area, top = 0.0, ref[1]
+    for x, y in values[np.argsort(-values[:, 0], kind="stable")]:
+        if y > top:
+            area += (x - ref[0]) * (y - top)
+            top = y
+    return float(area)
+
+
 def frontier(
     models: str | Sequence[str] | None = None,
     *,
@@ -409,7 +542,8 @@ def frontier(
     comma-separated strings; their product is swept, unless ``points`` are given. Sampler settings
     not given take each model's recommended ones (``recommended=False``: the library defaults, the
     papers' settings); ``options`` (e.g. ``top_p``) apply to every point. ``cache`` names the JSON
-    file of cached points.
+    file of cached points. ``target`` may name several targets (``"rings,qed"``); a ``gammas`` item
+    may then be a tuple, one gamma per target (see the module docstring).
     """
     if num_samples < 1:
         raise MoldiffError(f"-n must be at least 1, not {num_samples}")
@@ -425,7 +559,7 @@ def frontier(
         lists = [_listed(v) for v in (models, guidance, gammas)]
         if not all(lists):
             raise MoldiffError("the frontier is empty: every list (models, guidance, gammas) needs a value")
-        points = product_points(lists[0], lists[1], [float(g) for g in lists[2]], _listed(samplers) or [None],
+        points = product_points(lists[0], lists[1], [as_gamma(g) for g in lists[2]], _listed(samplers) or [None],
                                 [int(s) for s in _listed(steps)] or [None], target, _listed(presets) or [None],
                                 recommended, **options)
     if not points:
@@ -453,7 +587,7 @@ def frontier(
             bar.update(num_samples)
             bar.set_description(f"frontier: {len(rows)}/{len(points)} points")
             if lines:
-                gamma = f", gamma {point.gamma:g}" if point.guidance != "none" else ""
+                gamma = f", gamma {format_gamma(point.gamma)}" if point.guidance != "none" else ""
                 log.info("frontier: %d/%d points (%s: %s%s, T = %d) (%.0f s)", len(rows), len(points), point.model,
                          point.method, gamma, point.steps, time.perf_counter() - start)
 
@@ -470,19 +604,24 @@ def frontier(
 
 
 def _frontier_table(points: Sequence[Point], rows: dict[Point, dict[str, Any]], settings: Settings) -> Frontier:
-    column = f"{settings.target}_novel_mean"
+    columns = [f"{t}_novel_mean" for t in settings.targets]
+    measured = [c for t in settings.targets for c in (f"{t}_novel_mean", f"{t}_hit_novel")]
     records = []
     for point in points:
         row = rows[point]
         records.append({
             "model": point.model, "method": point.method, "sampler": point.sampler, "steps": point.steps,
-            "guidance": point.guidance, "gamma": point.gamma, "target": point.target,
-            "options": ",".join(f"{k}={v}" for k, v in point.options),
-            **{k: row.get(k) for k in ("n", "validity", "uniqueness", "novelty", "novel", "fcd", column,
-                                         f"{settings.target}_hit_novel", "evaluations_per_molecule", "seconds", "cached")},
+            "guidance": point.guidance, "gamma": point.gamma if is_single(point.gamma) else ":".join(f"{g:g}" for g in point.gamma),
+            "target": point.target, "options": ",".join(f"{k}={v}" for k, v in point.options),
+            **{k: row.get(k) for k in ("n", "validity", "uniqueness", "novelty", "novel", "fcd", *measured,
+                                         "evaluations_per_molecule", "seconds", "cached")},
         })
     table = pd.DataFrame.from_records(records)
-    table["pareto"] = pareto(table, column, load_target(settings.target).direction == "above")
+    above = [load_target(t).direction == "above" for t in settings.targets]
+    if len(columns) == 1:
+        table["pareto"] = pareto(table, columns[0], above[0])
+    else:
+        table["pareto"] = pareto_front(table, columns, above)
     return Frontier(table, settings, list(points))
 
 

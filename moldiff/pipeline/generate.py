@@ -6,8 +6,10 @@ the filters or the budget ``max_samples`` is spent. Filters:
 - ``keep``: ``valid``; ``unique`` (the first occurrence in the run of its canonical SMILES);
   ``novel`` (valid and absent from the reference); ``hits`` (a hit of every target: the guided ones,
   or those given with ``target``);
-- ``where``: conditions on any oracle, ``"qed>0.5,sa<4"`` (operators ``> >= < <= =``); an invalid
-  molecule fails every condition.
+- ``where``: conditions on any oracle, ``"qed>0.5,sa<4"`` (operators ``> >= < <= =``), and on
+  substructures: ``has(SMARTS)`` (the molecule contains the pattern) and ``lacks(SMARTS)`` (it does
+  not), e.g. ``"has(c1ccccc1),lacks([N,O]),qed>0.5"`` (commas inside the parentheses belong to the
+  pattern). ``keep`` takes ``has(...)``/``lacks(...)`` too. An invalid molecule fails every condition.
 
 Every round continues the same per-molecule random streams (:mod:`moldiff.diffusion.streams`): the molecule
 generated ``i``-th is molecule ``i`` of one long sampling run with ``seed``, so without filters the
@@ -30,8 +32,10 @@ import numpy as np
 import pandas as pd
 
 from moldiff.chemistry.oracles import get_oracle, parse_oracles
+from moldiff.chemistry.scaffolds import has_substructure, parse_smarts
 from moldiff.core.errors import MoldiffError
 from moldiff.core.runtime import torch_threads
+from moldiff.pipeline.constraints import make_constraint
 from moldiff.pipeline.options import SampleOptions, check_count
 from moldiff.pipeline.sampling import SampleResult, as_record, sample
 from moldiff.store.modelfile import CONFIG_FILE
@@ -66,32 +70,88 @@ class Condition:
         with np.errstate(invalid="ignore"):
             return _OPERATORS[self.op](values, self.value) & np.isfinite(values)
 
+    def passes(self, table: pd.DataFrame) -> np.ndarray:
+        return self.test(table[self.oracle].to_numpy())
+
     def __str__(self) -> str:
         return f"{self.oracle}{self.op}{self.value:g}"
+
+
+@dataclass(frozen=True)
+class Substructure:
+    """``has(SMARTS)`` or ``lacks(SMARTS)``: whether a molecule contains a pattern (RDKit)."""
+
+    smarts: str
+    present: bool
+
+    def passes(self, table: pd.DataFrame) -> np.ndarray:
+        """Which rows pass (an invalid molecule never does)."""
+        found = has_substructure([s if v else None for s, v in zip(table["smiles"], table["valid"])], self.smarts)
+        return (found if self.present else ~found) & table["valid"].to_numpy(dtype=bool)
+
+    def __str__(self) -> str:
+        return f"{'has' if self.present else 'lacks'}({self.smarts})"
+
+
+_SUBSTRUCTURE = re.compile(r"^\s*(has|lacks)\((.*)\)\s*$", re.DOTALL)
+
+
+def split_filters(text: str | Sequence[str] | None) -> list[str]:
+    """Comma-separated items, keeping commas inside parentheses and brackets (a SMARTS's) in their item."""
+    if text is None:
+        return []
+    if not isinstance(text, str):
+        return [t for t in text if t.strip()]
+    items, depth, current = [], 0, ""
+    for char in text:
+        depth += (char in "([") - (char in ")]")
+        if char == "," and depth <= 0:
+            items.append(current)
+            current = ""
+        else:
+            current += char
+    return [t for t in [*items, current] if t.strip()]
+
+
+def parse_substructure(item: str) -> Substructure | None:
+    """A ``has(SMARTS)``/``lacks(SMARTS)`` item (the pattern checked), or ``None`` for another item."""
+    match = _SUBSTRUCTURE.match(item)
+    if match is None:
+        return None
+    word, smarts = match.groups()
+    parse_smarts(smarts.strip(), f"{word}() pattern")
+    return Substructure(smarts.strip(), word == "has")
+
+
+def keep_conditions(keep: str | Sequence[str] | None) -> tuple[Substructure, ...]:
+    """The ``has(...)``/``lacks(...)`` items of ``keep``."""
+    return tuple(c for c in (parse_substructure(item) for item in split_filters(keep)) if c is not None)
 
 
 def parse_keep(keep: str | Sequence[str] | None) -> tuple[str, ...]:
     """Validate ``keep`` words given as ``'valid,novel'`` or a list."""
     if keep is None:
         return ()
-    words = [w.strip() for w in (keep.split(",") if isinstance(keep, str) else keep) if w.strip()]
+    words = [w.strip() for w in split_filters(keep) if parse_substructure(w) is None]
     for word in words:
         if word not in KEEP_WORDS:
             raise MoldiffError(f"unknown --keep word '{word}': choose from {', '.join(KEEP_WORDS)}")
     return tuple(dict.fromkeys(words))
 
 
-def parse_where(where: str | Sequence[str] | None) -> tuple[Condition, ...]:
-    """Parse ``'qed>0.5,sa<4'`` (or a list of such conditions) into conditions on known oracles."""
-    if where is None:
-        return ()
-    parts = [p for p in (where.split(",") if isinstance(where, str) else where) if p.strip()]
-    conditions = []
-    for part in parts:
+def parse_where(where: str | Sequence[str] | None) -> tuple[Condition | Substructure, ...]:
+    """Parse ``'qed>0.5,sa<4,has(c1ccccc1)'`` (or a list of such conditions) into conditions on known
+    oracles and substructures."""
+    conditions: list[Condition | Substructure] = []
+    for part in split_filters(where):
+        substructure = parse_substructure(part)
+        if substructure is not None:
+            conditions.append(substructure)
+            continue
         match = _CONDITION.match(part)
         if match is None:
             raise MoldiffError(f"malformed --where condition '{part.strip()}': write ORACLE OP NUMBER, e.g. qed>0.5 "
-                               f"(operators {' '.join(_OPERATORS)})")
+                               f"(operators {' '.join(_OPERATORS)}), or has(SMARTS) / lacks(SMARTS)")
         name, op, value = match.groups()
         conditions.append(Condition(get_oracle(name).name, "=" if op == "==" else op, float(value)))
     return tuple(conditions)
@@ -116,7 +176,7 @@ class GenerateResult(SampleResult):
 
     requested: int = 0
     keep: tuple[str, ...] = ()
-    where: tuple[Condition, ...] = ()
+    where: tuple[Condition | Substructure, ...] = ()
     passed: int = 0
     rounds: int = 1
     seed: int = 0
@@ -181,7 +241,7 @@ class GenerateResult(SampleResult):
         return line
 
 
-def passing(table: pd.DataFrame, keep: Sequence[str], where: Sequence[Condition], targets: Sequence[Any],
+def passing(table: pd.DataFrame, keep: Sequence[str], where: Sequence[Condition | Substructure], targets: Sequence[Any],
             seen: set[str]) -> np.ndarray:
     """Which rows pass the filters; ``seen`` (canonical SMILES of earlier rows) is updated."""
     ok = np.ones(len(table), dtype=bool)
@@ -193,7 +253,7 @@ def passing(table: pd.DataFrame, keep: Sequence[str], where: Sequence[Condition]
         for target in targets:
             ok &= target.labels(table[target.oracle].to_numpy())
     for condition in where:
-        ok &= condition.test(table[condition.oracle].to_numpy())
+        ok &= condition.passes(table)
     first = np.zeros(len(table), dtype=bool)
     for i, (smiles, valid) in enumerate(zip(table["smiles"], table["valid"])):
         if valid and smiles not in seen:
@@ -229,9 +289,10 @@ def generate(model: StoredModel | LoadedModel | str, num_samples: int = 256, opt
 
 def _generate(model: StoredModel | LoadedModel | str, num_samples: int, options: SampleOptions) -> GenerateResult:
     num_samples = check_count(num_samples)
-    keep, conditions = parse_keep(options.keep), parse_where(options.where)
+    keep, conditions = parse_keep(options.keep), parse_where(options.where) + keep_conditions(options.keep)
     budget = check_budget(num_samples, options.max_samples, bool(keep or conditions))
-    names = list(dict.fromkeys([*parse_oracles(options.value("oracles")), *(c.oracle for c in conditions)]))
+    names = list(dict.fromkeys([*parse_oracles(options.value("oracles")), *(c.oracle for c in conditions if isinstance(c, Condition))]))
+    make_constraint(options)  # checked before the model loads
     if "hits" in keep and not options.target:
         raise MoldiffError("--keep hits needs a target: give --target (and optionally --guidance)")
     seed = options.seed

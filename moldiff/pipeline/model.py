@@ -72,6 +72,11 @@ class LoadedModel:
         keep: str | Sequence[str] | None = None,
         where: str | Sequence[str] | None = None,
         max_samples: int | None = None,
+        scaffold: str | None = None,
+        fragments: str | None = None,
+        start: str | None = None,
+        remask: float | None = None,
+        remask_atoms: str | None = None,
         sampler: str | None = None,
         steps: int | None = None,
         eta: float | None = None,
@@ -86,7 +91,7 @@ class LoadedModel:
         temperature: float | None = None,
         schedule: str | None = None,
         guidance: str | None = None,
-        gamma: float = 1.0,
+        gamma: float | Sequence[float] = 1.0,
         target: str | Sequence[str] | None = None,
         classifier: str | None = None,
         top_k: int | None = None,
@@ -103,10 +108,16 @@ class LoadedModel:
 
         Filters (:mod:`moldiff.pipeline.generate`): ``keep`` (``valid``, ``unique``, ``novel``,
         ``hits``) and ``where`` (``"qed>0.5,sa<4"``) sample in seeded rounds until ``num_samples``
-        molecules pass or ``max_samples`` (default 10 x ``num_samples``) are generated. Sampler
+        molecules pass or ``max_samples`` (default 10 x ``num_samples``) are generated; ``where`` also takes
+        ``has(SMARTS)`` and ``lacks(SMARTS)``. Constraints (:mod:`moldiff.pipeline.constraints`):
+        ``scaffold="*C1CC1"`` decorates the attachment points ``*``, ``fragments="A*.*B"`` links two
+        fragments, ``start=SMILES`` with ``remask=0.3`` and/or ``remask_atoms=SMARTS`` makes analogs. Sampler
         settings left at None take the model's recommended values (its config's ``sampling``
         record), else the defaults of :func:`moldiff.pipeline.sampling.sample`; a ``preset`` (the
         ReMDM paper's settings, see :mod:`moldiff.guidance.presets`) replaces the recommendation.
+        Guidance (``guidance``) toward ``target`` (a name, ``"rings,qed"`` or a list) with strength
+        ``gamma``: one number for every target, or a list with one per target (``gamma=[3, 1]``; see
+        ``docs/guidance.md``, several objectives).
         ``seed=None`` draws a seed and reports it. Molecule ``i`` depends only on ``(seed, i)``:
         ``batch_size`` never changes the result and a larger ``num_samples`` extends a smaller one.
         ``threads``: torch threads while sampling (default ``$MOLDIFF_THREADS``, else 1; ``"auto"``:

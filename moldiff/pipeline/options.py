@@ -32,11 +32,14 @@ class SampleOptions:
     Sampler: ``sampler``, ``steps``, ``schedule``, ``eta``, ``t_on``, ``t_off``, ``alpha_on``,
     ``confidence``, ``loop_window``, ``t_switch``, ``top_p``, ``temperature`` (see
     :class:`moldiff.diffusion.samplers.SamplerOptions`), or a ``preset`` of the ReMDM paper.
-    Guidance: ``guidance`` (``cfg``, ``cbg``, ``cbg-taylor``, ``fudge``) toward ``target`` with
-    strength ``gamma``; ``classifier`` and ``top_k`` for cbg and fudge. Run: ``seed`` (None: drawn
-    and reported), ``batch_size``, ``device``, ``threads``, ``progress``, ``skip_unchanged``.
+    Guidance: ``guidance`` (``cfg``, ``cbg``, ``cbg-taylor``, ``fudge``) toward ``target`` (one or
+    several) with strength ``gamma`` (a number for every target, or a list, one per target);
+    ``classifier`` and ``top_k`` for cbg and fudge. Run: ``seed`` (None: drawn and reported),
+    ``batch_size``, ``device``, ``threads``, ``progress``, ``skip_unchanged``.
     Results: novelty against ``reference``, scored by ``oracles``. Filters (only
-    :func:`~moldiff.pipeline.generate.generate`): ``keep``, ``where``, ``max_samples``.
+    :func:`~moldiff.pipeline.generate.generate`): ``keep``, ``where``, ``max_samples``. Constraints
+    (:mod:`moldiff.pipeline.constraints`): ``scaffold`` or ``fragments`` to decorate or link, or a
+    ``start`` molecule whose ``remask`` share of tokens and/or ``remask_atoms`` (SMARTS) are regenerated.
     """
 
     sampler: str | None = None
@@ -53,7 +56,7 @@ class SampleOptions:
     temperature: float | None = None
     preset: str | None = None
     guidance: str | None = None
-    gamma: float | None = None
+    gamma: float | Sequence[float] | None = None
     target: str | Sequence[str] | None = None
     classifier: str | None = None
     top_k: int | None = None
@@ -68,6 +71,11 @@ class SampleOptions:
     keep: str | Sequence[str] | None = None
     where: str | Sequence[str] | None = None
     max_samples: int | None = None
+    scaffold: str | None = None
+    fragments: str | None = None
+    start: str | None = None
+    remask: float | None = None
+    remask_atoms: str | None = None
 
     def __post_init__(self) -> None:
         for name, kind in _KINDS.items():
@@ -108,13 +116,15 @@ class SampleOptions:
 #: The type of each field's value when set (threads are checked by :func:`moldiff.core.runtime.thread_count`).
 _KINDS = {
     **dict.fromkeys(("steps", "top_k", "seed", "batch_size", "max_samples"), "int"),
-    **dict.fromkeys(("eta", "t_on", "t_off", "alpha_on", "t_switch", "top_p", "temperature", "gamma"), "float"),
+    **dict.fromkeys(("eta", "t_on", "t_off", "alpha_on", "t_switch", "top_p", "temperature", "remask"), "float"),
+    "gamma": "floats",
     **dict.fromkeys(("confidence", "loop_window", "progress", "skip_unchanged"), "bool"),
-    **dict.fromkeys(("sampler", "schedule", "preset", "guidance", "classifier", "device", "reference"), "str"),
+    **dict.fromkeys(("sampler", "schedule", "preset", "guidance", "classifier", "device", "reference",
+                     "scaffold", "fragments", "start", "remask_atoms"), "str"),
     **dict.fromkeys(("target", "oracles", "keep", "where"), "names"),
 }
 _WORDS = {"int": "a whole number", "float": "a number", "bool": "True or False", "str": "a string",
-          "names": "a string or a list of strings"}
+          "names": "a string or a list of strings", "floats": "a number or a list of numbers (one per target)"}
 
 
 def _is(value: Any, kind: str) -> bool:
@@ -126,6 +136,9 @@ def _is(value: Any, kind: str) -> bool:
         return isinstance(value, numbers.Integral)
     if kind == "float":
         return isinstance(value, numbers.Real)
+    if kind == "floats":
+        return isinstance(value, numbers.Real) or (
+            isinstance(value, (list, tuple)) and all(_is(v, "float") for v in value) and len(value) > 0)
     if kind == "str":
         return isinstance(value, str)
     return isinstance(value, str) or (isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value))

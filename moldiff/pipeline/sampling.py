@@ -30,11 +30,14 @@ from moldiff.guidance.base import CLASSIFIER_PROCESS, NetworkClassifier, PrefixC
 from moldiff.guidance.cbg import CBGDenoiser
 from moldiff.guidance.cfg import CFGDenoiser
 from moldiff.guidance.fudge import FudgeDenoiser
+from moldiff.guidance.multi import combine, is_single, network_passes, target_gammas
 from moldiff.guidance.presets import apply_preset
+from moldiff.pipeline.constraints import check_constraint_model, make_constraint
 from moldiff.pipeline.options import DEFAULT_ORACLES, SampleOptions, check_count
 from moldiff.store.modelfile import StoredModel, read_model
 
 if TYPE_CHECKING:
+    from moldiff.guidance.multi import Gamma
     from moldiff.pipeline.model import LoadedModel
 
 log = logging.getLogger("moldiff")
@@ -95,14 +98,16 @@ def sample(model: StoredModel | LoadedModel | str = DEFAULT_MODEL, num_samples: 
     sampler defaults to ``remdm-loop`` for masked models, ``udlm`` and ``ar`` otherwise;
     ``confidence``, ``loop_window`` and ``t_switch`` compose ReMDM schedules (see
     :class:`~moldiff.diffusion.samplers.SamplerOptions`). ``guidance`` (``cfg``, ``cbg``,
-    ``cbg-taylor``, ``fudge``) steers toward ``target`` with strength ``gamma``; classifiers are
-    found under ``guidance/<target>/<process>`` unless ``classifier`` names one (see
+    ``cbg-taylor``, ``fudge``) steers toward ``target`` (one or several) with strength ``gamma`` (one
+    number, or one per target: :func:`guided_denoiser`); classifiers are found under
+    ``guidance/<target>/<process>`` unless ``classifier`` names them (comma-separated, one per target; see
     :mod:`moldiff.guidance`). ``top_k`` (cbg, fudge) scores only the ``k`` most probable tokens.
     ``preset`` (see :mod:`moldiff.guidance.presets`, e.g. ``paper-rings-cbg``) sets the guidance,
     target and sampler settings of the ReMDM paper; explicit sampler options override it. Molecule
     ``i`` draws from its own random stream, keyed by ``(seed, first_index + i)``
     (:mod:`moldiff.diffusion.streams`): ``batch_size`` never changes the molecules, and a larger
     ``num_samples`` extends a smaller one. Filters (``keep``, ``where``) belong to ``generate``.
+    ``scaffold``, ``fragments`` or ``start`` hold tokens fixed (:mod:`moldiff.pipeline.constraints`).
     """
     options = (options or SampleOptions()).replace(**settings)
     if options.keep or options.where or options.max_samples is not None:
@@ -116,6 +121,7 @@ def sample(model: StoredModel | LoadedModel | str = DEFAULT_MODEL, num_samples: 
     gamma = options.value("gamma")
     check_option_use(guidance, gamma != 1.0, target, options.classifier, options.top_k)
     oracle_names = parse_oracles(options.value("oracles"))
+    constraint = make_constraint(options)
     model = as_record(model, options.device)
     if model.kind == "classifier":
         raise MoldiffError(f"{model.path} is a guidance classifier, not a generative model")
@@ -123,6 +129,7 @@ def sample(model: StoredModel | LoadedModel | str = DEFAULT_MODEL, num_samples: 
     oracle_names = list(dict.fromkeys([*oracle_names, *(t.oracle for t in targets)]))
     settings["sampler"] = settings.get("sampler") or DEFAULT_SAMPLER[denoiser.kind]
     sampler_options = options.sampler_options(**settings).validate(denoiser.kind)
+    check_constraint_model(constraint, denoiser.kind, model.tokenizer, sampler_options.seed)
     if options.eta is not None and sampler_options.sampler not in DEFAULT_ETA:
         raise MoldiffError(f"--eta has no effect with --sampler {sampler_options.sampler}: only the remdm samplers remask")
 
@@ -137,11 +144,15 @@ def sample(model: StoredModel | LoadedModel | str = DEFAULT_MODEL, num_samples: 
     with tqdm(total=batches * per_batch, desc=f"sampling ({sampler_options.sampler})",
               disable=None if options.progress else True, leave=False) as bar:
         update = ProgressLines(batches * per_batch, reached).update if options.progress and bar.disable else bar.update
-        out = sample_tokens(denoiser, num_samples, sampler_options, options.batch_size, first_index, update)
+        if constraint is None:
+            out = sample_tokens(denoiser, num_samples, sampler_options, options.batch_size, first_index, update)
+            table = molecule_table(model.tokenizer, out.tokens.numpy(), options.reference, oracle_names)
+        else:
+            table, out = constraint.sample(denoiser, model.tokenizer, num_samples, sampler_options, options.batch_size,
+                                           first_index, options.reference, oracle_names, update)
     seconds = time.perf_counter() - start
-    table = molecule_table(model.tokenizer, out.tokens.numpy(), options.reference, oracle_names)
     return SampleResult(table, sampler_options, str(model.path), seconds, out.evaluations, out.network_seconds,
-                        options.reference, targets, getattr(denoiser, "classifier_passes", 0), guidance)
+                        options.reference, targets, network_passes(denoiser), guidance)
 
 
 class ProgressLines:
@@ -197,9 +208,14 @@ def _target_names(target: str | Sequence[str] | None) -> list[str]:
     return [n.strip() for n in names if n.strip()]
 
 
-def guided_denoiser(model: StoredModel, guidance: str, gamma: float, target: str | Sequence[str] | None,
+def guided_denoiser(model: StoredModel, guidance: str, gamma: Gamma, target: str | Sequence[str] | None,
                     classifier: str | None, top_k: int | None):
-    """The model as a denoiser, wrapped for guidance; and the targets guided toward."""
+    """The model as a denoiser, wrapped for guidance; and the targets guided toward.
+
+    ``gamma``: one number for every target, or one per target (:mod:`moldiff.guidance.multi`); cbg and
+    fudge tilt by the product of the per-target tilts; cfg with one number conditions on every target
+    jointly, with one per target mixes each target's condition (:mod:`moldiff.guidance.cfg`).
+    """
     base = ModelDenoiser(model)
     check_guidance(guidance, gamma, base.kind)
     check_top_k(top_k, guidance, base)
@@ -209,6 +225,7 @@ def guided_denoiser(model: StoredModel, guidance: str, gamma: float, target: str
     if not names:
         known = ", ".join(model.target_names) or "none"
         raise MoldiffError(f"--guidance {guidance} needs --target (this model's targets: {known})")
+    gammas = target_gammas(gamma, names)
     if guidance == "cfg":
         missing = [n for n in names if n not in model.target_names]
         if missing:
@@ -218,18 +235,28 @@ def guided_denoiser(model: StoredModel, guidance: str, gamma: float, target: str
         for recorded in model.targets:
             if recorded.name in names and recorded.name in local:
                 check_trained_target(recorded, read_target(local[recorded.name]), f"the model {model.path}")
-        null = torch.tensor([model.network.null_labels], device=base.device)
-        labels = torch.tensor([[1 if t in names else n for t, n in zip(model.target_names, model.network.null_labels)]], device=base.device)
-        return CFGDenoiser(base, labels, null, gamma), [t for t in model.targets if t.name in names]
-    if len(names) != 1:
-        raise MoldiffError(f"--guidance {guidance} takes one target, not {len(names)}; use cfg to combine targets")
-    wanted = load_target(names[0])
+        nulls = model.network.null_labels
+        null = torch.tensor([nulls], device=base.device)
+        conditions = [names] if is_single(gamma) else [[name] for name in names]  # jointly, or one condition per target
+        labels = torch.tensor([[1 if t in wanted else n for t, n in zip(model.target_names, nulls)] for wanted in conditions],
+                              device=base.device)
+        return CFGDenoiser(base, labels, null, gamma if is_single(gamma) else gammas), [t for t in model.targets if t.name in names]
+    paths = [None] * len(names) if classifier is None else [c.strip() for c in classifier.split(",")]
+    if len(paths) != len(names):
+        raise MoldiffError(f"--classifier gives {len(paths)} classifiers for {len(names)} targets ({', '.join(names)}): "
+                           "give one per target, comma-separated, or leave it out")
+    wanted = [load_target(n) for n in names]
     process = CLASSIFIER_PROCESS[base.kind]
-    clf = _load_classifier(model, names[0], process, classifier, base.device)
-    check_trained_target(clf.targets[0], wanted, f"the classifier {clf.path}")
+    adapt = PrefixClassifier if guidance == "fudge" else NetworkClassifier
+    scorers = []
+    for name, path, target_record in zip(names, paths, wanted):
+        clf = _load_classifier(model, name, process, path, base.device)
+        check_trained_target(clf.targets[0], target_record, f"the classifier {clf.path}")
+        scorers.append(adapt(clf.network))
+    scorer, strength = combine(scorers, gammas)
     if guidance == "fudge":
-        return FudgeDenoiser(base, PrefixClassifier(clf.network), gamma, top_k), [wanted]
-    return CBGDenoiser(base, NetworkClassifier(clf.network), gamma, taylor=guidance == "cbg-taylor", top_k=top_k), [wanted]
+        return FudgeDenoiser(base, scorer, strength, top_k), wanted
+    return CBGDenoiser(base, scorer, strength, taylor=guidance == "cbg-taylor", top_k=top_k), wanted
 
 
 def classifier_folder(target: str, process: str, representation: str) -> str:

@@ -2,7 +2,9 @@
 
 - Data: QM9 (its train / valid splits) or any molecule file (split 90/5/5 with the QM9 seed, the
   test part held out), tokenized to fixed length; molecules that do not fit are skipped and
-  counted. Target labels come from the oracles (values cached on disk).
+  counted. Target labels come from the oracles (values cached on disk), or, for a target labelled
+  by data, from its measured values: a molecule without one gets the null label (classifier-free
+  guidance) or is left out (classifiers).
 - Optimisation: AdamW, linear warm-up then cosine decay to 10% of the peak rate, gradient
   clipping, EMA weights (a frozen copy of the network, used for validation and export).
 - Exact resumption: every random draw of a step (batch order, noise, label dropout, dropout)
@@ -57,7 +59,7 @@ from moldiff.chemistry.data import (
 from moldiff.chemistry.metrics import molecule_table
 from moldiff.chemistry.molecules import randomized_smiles
 from moldiff.chemistry.oracles import score_persistent
-from moldiff.chemistry.targets import Target, parse_targets
+from moldiff.chemistry.targets import Target, measured_labels, parse_targets
 from moldiff.chemistry.tokenizers import BOS_ID, MASK_ID, Tokenizer, tokenizer_class
 from moldiff.core.errors import MoldiffError
 from moldiff.core.files import write_json
@@ -89,6 +91,8 @@ from moldiff.training.perturbation import perturbed_molecules
 from moldiff.training.trunk import transfer_trunk
 
 log = logging.getLogger("moldiff")
+#: The label of a molecule without one: the null class of a two-class target (``Transformer.null_labels``).
+NULL_LABEL = 2
 #: Fewer validation molecules than this give no validation metrics (one noise draw per molecule is no estimate).
 MIN_VALIDATION_MOLECULES = 16
 
@@ -133,15 +137,21 @@ def prepare_training_data(config: TrainConfig, progress: bool = True) -> Trainin
             reasons = ", ".join(f"{n} {why}" for why, n in encoded.skipped.items())
             log.warning("%s split: skipped %d of %d molecules (%s)", split_name, encoded.n_skipped, len(smiles), reasons)
         kept = [smiles[i] for i in encoded.kept]
+        ids = torch.from_numpy(encoded.ids)
+        labels, sources = _target_labels(kept, targets, progress)
+        if sources:
+            record.setdefault("labels", {})[split_name] = sources
+        if config.kind == "classifier" and sources:  # a classifier learns from labelled molecules only
+            labelled = (labels != NULL_LABEL).all(1)
+            kept, ids, labels = [s for s, k in zip(kept, labelled) if k], ids[torch.from_numpy(labelled)], labels[labelled]
         if split_name == "valid" and len(kept) < MIN_VALIDATION_MOLECULES:
             record["validation"] = (f"no validation: the validation split holds {len(kept)} molecules, fewer than "
                                     f"{MIN_VALIDATION_MOLECULES} (it is 5% of the data; give at least "
                                     f"{20 * MIN_VALIDATION_MOLECULES} molecules to validate)")
             log.warning("%s: %s", config.data, record["validation"])
         elif not kept:
-            raise MoldiffError(f"no molecule of the {split_name} split fits max_length {config.max_length}")
-        labels = _oracle_labels(kept, targets, progress)
-        ids = torch.from_numpy(encoded.ids)
+            raise MoldiffError(f"no molecule of the {split_name} split fits max_length {config.max_length}"
+                               + (" and has a label" if sources else ""))
         if split_name == "train" and config.randomized_smiles:
             ids = torch.cat([ids, _randomized_variants(kept, ids, tokenizer, config, progress)])
             labels = np.tile(labels, (config.randomized_smiles + 1, 1))
@@ -160,20 +170,39 @@ def prepare_training_data(config: TrainConfig, progress: bool = True) -> Trainin
         canonical = parts["train"][0][: parts["train"][3]].numpy()  # before any randomized variants
         ids, labels, record["perturbed"] = _perturbed_rows(canonical, tokenizer, targets, config, progress)
         train_ids, train_labels = torch.cat([train_ids, ids]), torch.cat([train_labels, labels])
+    if config.kind == "classifier" and (config.sampled or config.perturbed):  # their unlabelled rows left out too
+        labelled = (train_labels != NULL_LABEL).all(1)
+        train_ids, train_labels = train_ids[labelled], train_labels[labelled]
     return TrainingData(tokenizer, targets, train_ids, train_labels, parts["valid"][0], parts["valid"][1], record)
 
 
 def _oracle_labels(smiles: list[str], targets: list[Target], progress: bool) -> np.ndarray:
-    """``[molecules, targets]`` int64 labels from each target's oracle (values cached on disk)."""
+    """``[molecules, targets]`` int64 labels (see :func:`_target_labels`)."""
+    return _target_labels(smiles, targets, progress)[0]
+
+
+def _target_labels(smiles: list[str], targets: list[Target], progress: bool) -> tuple[np.ndarray, dict[str, Any]]:
+    """``[molecules, targets]`` int64 labels from each target's oracle (values cached on disk) or, for a
+    target labelled by data, its measured values (:data:`NULL_LABEL` without one); and, for the latter,
+    how many labels came from measurements, from the fitted oracle (pseudo-labels) or from neither."""
     labels = np.zeros((len(smiles), len(targets)), dtype=np.int64)
+    sources: dict[str, Any] = {}
     for j, target in enumerate(targets):
-        labels[:, j] = target.labels(score_persistent(smiles, target.oracle, progress=progress))
-    return labels
+        if target.measured:
+            values, sources[target.name] = measured_labels(target, smiles, progress=progress)
+            labels[:, j] = np.where(np.isfinite(values), values, NULL_LABEL).astype(np.int64)
+        else:
+            labels[:, j] = target.labels(score_persistent(smiles, target.oracle, progress=progress))
+    return labels, sources
 
 
 def _positive_fraction(labels: np.ndarray, targets: list[Target]) -> dict[str, float]:
-    """The share of positive labels per target (6 decimals, for the record)."""
-    return {t.name: round(float(labels[:, j].mean()), 6) for j, t in enumerate(targets)}
+    """The share of positive labels per target among the labelled molecules (6 decimals, for the record)."""
+    fractions = {}
+    for j, target in enumerate(targets):
+        labelled = labels[:, j] != NULL_LABEL
+        fractions[target.name] = round(float(labels[labelled, j].mean()), 6) if labelled.any() else None
+    return fractions
 
 
 def _sampled_rows(path: str, tokenizer: Tokenizer, targets: list[Target], repeat: int,
