@@ -34,7 +34,7 @@ TOKENIZERS = {"smiles": SmilesTokenizer(["<pad>", "<bos>", "<eos>", "<mask>", *"
 # --- the RDKit check -------------------------------------------------------------------------------
 @pytest.mark.parametrize("smiles,ok,decoration", [
     ("Cc1ccccc1", True, "*C"),
-    ("c1ccccc1", True, ""),  # no new atom: the bare scaffold
+    ("c1ccccc1", False, ""),  # no new atom: the bare scaffold is not decorated
     ("OC1=CC=CC=C1", True, "*O"),  # Kekule input, same molecule
     ("CC(C)c1ccccc1", True, "*C(C)C"),
     ("Cc1ccccc1C", False, ""),  # a substituent at an unmarked atom
@@ -49,9 +49,12 @@ def test_check_decorated_phenyl(smiles, ok, decoration):
         assert found.decorations == (decoration,)
 
 
-def test_check_decorated_spiro_at_the_attachment_atom_and_bridges():
+def test_check_decorated_takes_one_new_bond_per_attachment_point():
     cyclopropyl = parse_scaffold("*C1CC1")
-    assert check_decorated("C1CC12CC2", cyclopropyl).ok  # both new bonds at the marked atom
+    assert check_decorated("CC1CC1", cyclopropyl).ok
+    assert not check_decorated("C1CC12CC2", cyclopropyl).ok  # spiro: two new bonds at the marked atom
+    assert not check_decorated("CC1(C)CC1", cyclopropyl).ok  # two branches there
+    assert not check_decorated("C1CC1", cyclopropyl).ok  # nothing attached
     assert not check_decorated("C1C2C1C2", cyclopropyl).ok  # a bond to an unmarked atom
     two = parse_scaffold("*C1CC(*)C1")
     assert check_decorated("CC1CC(O)C1", two).decorations == ("*C", "*O")

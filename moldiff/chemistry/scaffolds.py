@@ -20,8 +20,9 @@ decoration can still open a ring that closes into the scaffold, and a SELFIES ri
 reach back into it. Every output is therefore checked with RDKit (:func:`check_decorated`): the
 scaffold's core (the scaffold without its ``*``) must match with every atom that carries no ``*``
 keeping its heavy-atom neighbours (so its hydrogens: no substituent, no fused ring there), and no
-new bond between scaffold atoms. An attachment atom may take one or more new bonds (a chain, a
-branch or a spiro ring). A molecule that fails is reported invalid with the reason.
+new bond between scaffold atoms. An attachment atom takes exactly one new bond per ``*`` on it, as an
+R group does (so no spiro ring or second branch there). A molecule that fails is reported invalid
+with the reason.
 """
 
 from __future__ import annotations
@@ -182,7 +183,7 @@ def check_decorated(smiles: str | None, scaffold: Scaffold) -> Decorated:
     if len(Chem.GetMolFrags(mol)) != 1:
         return Decorated(False, reason="not one connected molecule")
     core = scaffold.core
-    marked = set(scaffold.attachments)
+    marked = {i: scaffold.attachments.count(i) for i in scaffold.attachments}
     matches = mol.GetSubstructMatches(core, uniquify=False, useChirality=False, maxMatches=10_000)
     if not matches:
         return Decorated(False, reason="does not contain the scaffold")
@@ -192,13 +193,15 @@ def check_decorated(smiles: str | None, scaffold: Scaffold) -> Decorated:
     return Decorated(False, reason="new atoms at a scaffold atom without an attachment point")
 
 
-def _fits(mol: Chem.Mol, core: Chem.Mol, match: Sequence[int], marked: set[int]) -> bool:
+def _fits(mol: Chem.Mol, core: Chem.Mol, match: Sequence[int], marked: dict[int, int]) -> bool:
+    """Whether ``match`` places the core so that each core atom has its own heavy neighbours plus one
+    new bond per attachment point on it (``marked``: core atom -> attachment points), and nothing else."""
     inside = set(match)
     for i, j in enumerate(match):
         a, b = core.GetAtomWithIdx(i), mol.GetAtomWithIdx(j)
         if (a.GetFormalCharge(), a.GetIsAromatic()) != (b.GetFormalCharge(), b.GetIsAromatic()):
             return False
-        if i not in marked and b.GetDegree() != a.GetDegree():
+        if b.GetDegree() != a.GetDegree() + marked.get(i, 0):
             return False
         for neighbour in b.GetNeighbors():  # no new bond between scaffold atoms
             k = neighbour.GetIdx()
