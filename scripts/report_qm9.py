@@ -233,9 +233,10 @@ def _fourway_row(process: str, guidance: str = "none", gamma: float = 0.0, steps
     return Row(model, sampler, steps) if guidance == "none" else Row(model, sampler, steps, guidance, gamma, "rings")
 
 
-def _guided_points(fresh: dict[str, dict[str, Any]], process: str) -> list[dict[str, Any]]:
-    """A process's guided four-way rows that exist, with at least MIN_NOVEL novel molecules (the papers' rule)."""
-    rows = [fresh.get(_fourway_row(process, g, gamma).key) for g in FOURWAY[process][2] for gamma in GAMMAS]
+def _guided_points(fresh: dict[str, dict[str, Any]], process: str, guidance: str) -> list[dict[str, Any]]:
+    """A process's four-way rows with one guidance method that exist, with at least MIN_NOVEL novel
+    molecules (the papers' rule)."""
+    rows = [fresh.get(_fourway_row(process, guidance, gamma).key) for gamma in GAMMAS]
     return [r for r in rows if r and r["novel"] >= MIN_NOVEL]
 
 
@@ -261,13 +262,13 @@ def fourway_goals(fresh: dict[str, dict[str, Any]]) -> list[str]:
         ahead = all(unguided["ReMDM"]["fcd"] < unguided[p]["fcd"] for p in ("MDLM", "UDLM"))
         out.append(f"- ReMDM ahead of MDLM and UDLM at T = 128, unguided FCD (lower is better): {fcd} "
                    f"({'agrees' if ahead else 'does not agree'} with the papers).")
-    remdm = _guided_points(fresh, "ReMDM")
     for other in ("MDLM", "UDLM"):
-        points = _guided_points(fresh, other)
-        if remdm and points:
-            out.append(f"- ReMDM ahead of {other} under guidance at T = 128 (points with at least {MIN_NOVEL} novel molecules): "
-                       f"ReMDM dominates {_dominated(points, remdm)} of {other}'s {len(points)} points, {other} dominates "
-                       f"{_dominated(remdm, points)} of ReMDM's {len(remdm)}.")
+        for ours, theirs in zip(FOURWAY["ReMDM"][2], FOURWAY[other][2]):
+            remdm, points = _guided_points(fresh, "ReMDM", ours), _guided_points(fresh, other, theirs)
+            if remdm and points:
+                out.append(f"- ReMDM ahead of {other} under guidance at T = 128, ReMDM {ours} against {other} {theirs} (points "
+                           f"with at least {MIN_NOVEL} novel molecules): ReMDM dominates {_dominated(points, remdm)} of "
+                           f"{other}'s {len(points)} points, {other} dominates {_dominated(remdm, points)} of ReMDM's {len(remdm)}.")
     return out
 
 
