@@ -55,11 +55,11 @@ SUMMARIES = {
     "qm9-smiles-ar": "Autoregressive baseline on SMILES of QM9 with classifier-free guidance labels `rings` and `qed`; "
                      "FUDGE uses `guidance/<target>/prefix`.",
     "qm9-selfies-udlm": "Uniform-noise diffusion on SELFIES of QM9 with classifier-free guidance labels `rings` and `qed`, "
-                        "for the four-way comparison of issue 31: in training (two stages so far), no D-CBG classifier "
-                        "yet. Small (0.3M parameters); its unguided sample quality is below.",
+                        "for the four-way comparison (reports/qm9.md); D-CBG classifiers `guidance/<target>/uniform-selfies`. "
+                        "Small (0.3M parameters), trained in two stages on CPU; its sample quality is below.",
     "qm9-selfies-ar": "Autoregressive model on SELFIES of QM9 with classifier-free guidance labels `rings` and `qed`, "
-                      "for the four-way comparison of issue 31: in training (one stage so far), no FUDGE prefix "
-                      "classifier yet. Small (0.3M parameters); its unguided sample quality is below.",
+                      "for the four-way comparison (reports/qm9.md); FUDGE uses `guidance/rings/prefix-selfies`. "
+                      "Small (0.3M parameters), trained in one stage on CPU; its sample quality is below.",
     "qm9-selfies-mdlm": "Masked diffusion on SELFIES of QM9 with classifier-free guidance labels `rings` and `qed`: "
                         "the default model of `moldiff sample`, chosen by the measured frontier (nearly every sample "
                         "decodes to a valid molecule, and D-CFG reaches more novel ring-rich molecules than with any "
