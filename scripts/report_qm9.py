@@ -300,7 +300,8 @@ def fourway_section(fresh: dict[str, dict[str, Any]]) -> list[str]:
         "SELFIES, is small (0.3M parameters) and was trained on CPU with the same recipe (model cards). T = 128 and "
         "the papers' sampler settings (top-p 1); the AR model takes one step per token. MDLM and ReMDM are the same "
         "network (`qm9-selfies-mdlm`) with the `mdlm` and `remdm-loop` samplers. UDLM's D-CBG rows use the "
-        "first-order `cbg-taylor`; exact D-CBG on uniform noise is in the next section. Figure: "
+        "first-order `cbg-taylor`: exact D-CBG on uniform noise (an adaptive rejection draw, docs/guidance.md) "
+        "costs several CPU-hours per row at this size, and its rows are still to be computed. Figure: "
         "[`qm9_fourway.png`](qm9_fourway.png). The SMILES rows above stay for reference.",
         "",
         *unguided, "",
