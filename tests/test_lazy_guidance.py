@@ -39,11 +39,12 @@ def eager_tilted(toy, y, z: torch.Tensor, gamma: float) -> torch.Tensor:
     return (log_x + gamma * scores).softmax(-1)
 
 
-def step_matrix(toy, y, latents, step, gamma) -> torch.Tensor:
-    """Eager transition matrix ``[S, S]`` of one (Re)MDM step (no confidence weighting)."""
+def step_matrix(toy, y, latents, step, gamma, prediction=None) -> torch.Tensor:
+    """Eager transition matrix ``[S, S]`` of one (Re)MDM step (no confidence weighting); ``prediction(latents)``
+    ``[S, L, K]`` replaces the eager tilted prediction."""
     a_t, a_s, sigma = step
     mask = toy.k
-    x = eager_tilted(toy, y, latents, gamma)  # [S, L, K]
+    x = eager_tilted(toy, y, latents, gamma) if prediction is None else prediction(latents)  # [S, L, K]
     p_unmask = min(1.0, max(0.0, (a_s - (1 - sigma) * a_t) / (1 - a_t)))
     per_position = torch.zeros(len(latents), toy.length, toy.k + 1, dtype=torch.float64)  # P(z_s^l = w | z_t)
     masked = latents == mask
@@ -55,12 +56,12 @@ def step_matrix(toy, y, latents, step, gamma) -> torch.Tensor:
     return per_position[:, torch.arange(toy.length)[:, None], latents.T].prod(1)
 
 
-def exact_chain(toy, y, latents, options: SamplerOptions, gamma: float) -> torch.Tensor:
-    """Distribution over the K**L data sequences after the whole eager chain."""
+def exact_chain(toy, y, latents, options: SamplerOptions, gamma: float, prediction=None) -> torch.Tensor:
+    """Distribution over the K**L data sequences after the whole eager chain (``prediction``: see :func:`step_matrix`)."""
     start = torch.zeros(len(latents), dtype=torch.float64)
     start[(latents == toy.k).all(-1).nonzero()[0, 0]] = 1.0
     for step in masked_step_plan(options, get_schedule(options.schedule)):
-        start = start @ step_matrix(toy, y, latents, step, gamma)
+        start = start @ step_matrix(toy, y, latents, step, gamma, prediction)
     data = (latents < toy.k).all(-1)
     assert abs(float(start[data].sum()) - 1.0) < 1e-9, "no mask may be left"
     return start[data]  # latents over data tokens enumerate in the toy's state order

@@ -78,6 +78,9 @@ DATASETS = BUILTIN_DATASETS + FETCHED_DATASETS
 #: The splits of each data set: QM9's are ours, MOSES's are its own.
 DATASET_SPLITS = {"qm9": SPLITS, "moses": ("train", "test", "test_scaffolds")}
 MAX_LISTED_LINES = 5
+#: MOSES has no validation split: training holds out this many molecules of its train split, drawn
+#: with :data:`SPLIT_SEED` (:func:`training_splits`), so the held-out set is the same on every machine.
+HELD_OUT_VALIDATION = 10_000
 
 
 def _resource_dir(name: str) -> Path:
@@ -126,6 +129,19 @@ def load_split(name: str = "qm9", split: str | None = None) -> list[str]:
     if split not in DATASET_SPLITS[name]:
         raise MoldiffError(f"unknown split '{split}' of {name}: choose one of {', '.join(DATASET_SPLITS[name])}")
     return table.loc[table["split"] == split, "smiles"].tolist()
+
+
+def training_splits(name: str = "qm9") -> tuple[list[str], list[str]]:
+    """The train and validation molecules a model is trained on: the data set's own train / valid splits,
+    or for a data set without a valid split (MOSES), its train split less :data:`HELD_OUT_VALIDATION`
+    molecules drawn with :data:`SPLIT_SEED`, which validate."""
+    _check_builtin(name)
+    if "valid" in DATASET_SPLITS[name]:
+        return load_split(name, "train"), load_split(name, "valid")
+    train = load_split(name, "train")
+    held_out = np.zeros(len(train), dtype=bool)
+    held_out[np.random.default_rng(SPLIT_SEED).choice(len(train), HELD_OUT_VALIDATION, replace=False)] = True
+    return ([s for s, h in zip(train, held_out) if not h], [s for s, h in zip(train, held_out) if h])
 
 
 def data_hash(name: str = "qm9") -> str:

@@ -28,6 +28,15 @@ then MDLM to ``alpha = 1``. Here ``sigma_max = min(1, (1 - alpha_s) / alpha_t)``
 ``t <= t_switch``. Corrector baselines: ``fb`` with ``sigma = (alpha_s - alpha_t) / alpha_t``;
 ``dfm`` with ``sigma = b_t (alpha_s / alpha_t - 1)`` on an adaptive grid (:func:`masked_step_plan`).
 
+Top-p under guidance (``nucleus``): by default (``"model"``) the nucleus is taken from the
+distribution the guidance starts from (the unguided model for D-CBG and FUDGE, the conditional model
+``gamma = 1`` for D-CFG), and guidance reweights the tokens inside it: tokens that model finds
+implausible are never proposed, however strongly guidance favours them, and exact D-CBG keeps its
+rejection draw (proposals from the truncated model). ``"guided"`` truncates the guided distribution
+instead (tilt, then truncate), the behaviour before issue 27. Unguided sampling is the same either way.
+Temperature applies to the guided distribution in both. Uniform models' D-CBG always tilts within the
+model's nucleus; their D-CFG mixes posteriors and takes no top-p.
+
 Inpainting (:class:`Template`): positions marked fixed hold their template token from the first step
 to the last; they are never masked, remasked or resampled, and a D-CBG wrapper is never asked about
 them (it only sees newly unmasked positions). With an exact denoiser, masked samplers then draw from
@@ -62,6 +71,8 @@ SAMPLERS = (*MASKED_SAMPLERS, "udlm", "ar")
 SAMPLER_KIND = {**{name: "masked" for name in MASKED_SAMPLERS}, "udlm": "uniform", "ar": "autoregressive"}
 #: Reference values of the ReMDM paper's scripts (cap, rescale, loop); conf spends all of sigma_max.
 DEFAULT_ETA = {"remdm-cap": 0.008, "remdm-rescale": 0.015, "remdm-conf": 1.0, "remdm-loop": 0.02}
+#: Where top-p truncates under guidance (module docstring): the guidance's own model, or the guided distribution.
+NUCLEUS_MODES = ("model", "guided")
 MODEL_KIND_OF = {"masked": "mdlm", "uniform": "udlm", "autoregressive": "ar"}
 #: The sampler used for each denoiser kind when none is named.
 DEFAULT_SAMPLER = {"masked": "remdm-loop", "uniform": "udlm", "autoregressive": "ar"}
@@ -87,6 +98,7 @@ class SamplerOptions:
     confidence: bool = False
     loop_window: bool = False
     t_switch: float | None = None
+    nucleus: str = "model"
 
     @property
     def eta_value(self) -> float:
@@ -116,6 +128,8 @@ class SamplerOptions:
         get_schedule(self.schedule)
         if not 0.0 < self.top_p <= 1.0:
             raise MoldiffError(f"top_p must be in (0, 1], not {self.top_p}")
+        if self.nucleus not in NUCLEUS_MODES:
+            raise MoldiffError(f"nucleus must be one of {', '.join(NUCLEUS_MODES)}, not '{self.nucleus}'")
         if not self.temperature > 0.0:
             raise MoldiffError(f"temperature must be positive, not {self.temperature}")
         if self.eta is not None and self.sampler in ("fb", "dfm"):
@@ -217,11 +231,37 @@ def _log(p: torch.Tensor) -> torch.Tensor:
     return torch.where(p > 0, p.clamp_min(1e-300).log(), torch.full_like(p, -math.inf))
 
 
-class _Evaluator:
-    """Calls the denoiser, re-evaluating only changed rows when the denoiser ignores time."""
+def within(log_probs: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
+    """``log_probs`` restricted to the tokens ``keep`` (same shape, bool) and renormalised over the last dim;
+    a row with no probable token left is returned unchanged."""
+    restricted = log_probs.masked_fill(~keep, -math.inf)
+    some = torch.isfinite(restricted).any(-1, keepdim=True)
+    return torch.where(some, restricted.log_softmax(-1), log_probs)
 
-    def __init__(self, denoiser: Denoiser, labels: torch.Tensor | None, skip: bool) -> None:
+
+def nucleus_of(options: SamplerOptions, excluded: int | None = None) -> Callable[[torch.Tensor], torch.Tensor] | None:
+    """The function giving, from a reference model's log-probabilities, the tokens of its top-p nucleus (after
+    temperature, ``excluded`` token set to 0); ``None`` when nothing is cut (top-p 1) or the guided
+    distribution is cut instead (``nucleus="guided"``)."""
+    if options.top_p == 1.0 or options.nucleus != "model":
+        return None
+
+    def keep(reference: torch.Tensor) -> torch.Tensor:
+        p = reference.double().exp()
+        if excluded is not None:
+            p[..., excluded] = 0.0
+        return shape_probs(p / p.sum(-1, keepdim=True).clamp_min(1e-300), options.temperature, options.top_p) > 0
+
+    return keep
+
+
+class _Evaluator:
+    """Calls the denoiser, re-evaluating only changed rows when the denoiser ignores time; ``paired``: its
+    guided and reference predictions (``log_probs_pair``, ``[B, L, 2, N]``)."""
+
+    def __init__(self, denoiser: Denoiser, labels: torch.Tensor | None, skip: bool, paired: bool = False) -> None:
         self.denoiser, self.labels = denoiser, labels
+        self.call = denoiser.log_probs_pair if paired else denoiser.log_probs
         self.skip = skip and not denoiser.uses_time
         self.cache: torch.Tensor | None = None
         self.last: torch.Tensor | None = None
@@ -237,10 +277,10 @@ class _Evaluator:
         rows = wanted.nonzero().squeeze(-1)
         if len(rows):
             labels = None if self.labels is None else self.labels[rows]
-            out = self.denoiser.log_probs(z[rows], None if level is None else level[rows], labels)
+            out = self.call(z[rows], None if level is None else level[rows], labels)
             self.evaluations += len(rows)
             if self.cache is None:
-                self.cache = torch.zeros((*z.shape, out.shape[-1]), dtype=out.dtype, device=z.device)
+                self.cache = torch.zeros((*z.shape, *out.shape[2:]), dtype=out.dtype, device=z.device)
                 self.last = torch.full_like(z, -1)
             self.cache[rows] = out
             self.last[rows] = z[rows]
@@ -325,11 +365,19 @@ class MaskedPredictor:
     again when the denoiser ignores time). A guidance wrapper that reweights the prediction at
     single positions (it has ``tilt_at`` and ``draw_at``, e.g. exact or Taylor D-CBG) is applied to
     those pairs only, on top of its base denoiser's cached prediction.
+
+    ``nucleus`` (:func:`nucleus_of`): under guidance, the guided prediction is restricted to the
+    nucleus of the guidance's reference model (a D-CBG wrapper's base; a wrapper's own
+    ``log_probs_pair`` reference, e.g. D-CFG's conditional model) before any tilt or draw.
     """
 
-    def __init__(self, denoiser: Denoiser, labels: torch.Tensor | None, skip: bool) -> None:
+    def __init__(self, denoiser: Denoiser, labels: torch.Tensor | None, skip: bool,
+                 nucleus: Callable[[torch.Tensor], torch.Tensor] | None = None) -> None:
         self.guide = denoiser if hasattr(denoiser, "tilt_at") else None
-        self.evaluate = _Evaluator(denoiser.base if self.guide else denoiser, labels, skip)
+        self.paired = self.guide is None and hasattr(denoiser, "log_probs_pair")
+        self.nucleus = nucleus if self.guide is not None or self.paired else None  # unguided: the sampler's top-p
+        self.paired = self.paired and self.nucleus is not None
+        self.evaluate = _Evaluator(denoiser.base if self.guide else denoiser, labels, skip, self.paired)
 
     def __call__(self, z: torch.Tensor, level: torch.Tensor, where: torch.Tensor,
                  draw: MoleculeStreams | None = None) -> torch.Tensor:
@@ -340,6 +388,10 @@ class MaskedPredictor:
         """
         rows, positions = where.nonzero(as_tuple=True)
         log_x = self.evaluate(z, level, where.any(-1))[rows, positions].double()
+        if self.paired:
+            log_x = within(log_x[:, 0], self.nucleus(log_x[:, 1]))
+        elif self.nucleus is not None:
+            log_x = within(log_x, self.nucleus(log_x))
         if self.guide is None:
             return log_x
         if draw is not None:
@@ -376,10 +428,11 @@ def masked_step(z: torch.Tensor, psi: torch.Tensor, fixed: torch.Tensor, step: t
     new_z = z.masked_fill(remask, mask)
     if unmask.any():
         level = torch.full((len(z),), 1.0 - a_t, device=z.device)
-        only_draw = not options.uses_confidence and options.temperature == 1.0 and options.top_p == 1.0
+        cut_before = predict.nucleus is not None  # top-p already applied, to the reference model
+        only_draw = not options.uses_confidence and options.temperature == 1.0 and (options.top_p == 1.0 or cut_before)
         x = predict(z, level, unmask, streams if only_draw else None).exp()  # x~(z_t), before this step's remasking
         x[:, mask] = 0.0
-        x = shape_probs(x / x.sum(-1, keepdim=True).clamp_min(1e-300), options.temperature, options.top_p)
+        x = shape_probs(x / x.sum(-1, keepdim=True).clamp_min(1e-300), options.temperature, 1.0 if cut_before else options.top_p)
         tokens = gumbel_argmax(_log(x), streams.rand(unmask.nonzero()[:, 0], x.shape[-1]))
         new_z = new_z.masked_scatter(unmask, tokens)
         psi = psi.masked_scatter(unmask, x.gather(-1, tokens[:, None]).squeeze(-1).float())
@@ -403,7 +456,7 @@ def sample_masked(denoiser: Denoiser, batch: int, options: SamplerOptions, label
         z = torch.where(held, tokens, z)
         fixed = fixed | held
     psi = torch.ones(z.shape, dtype=torch.float32, device=device)  # confidence of decoded tokens
-    predict = MaskedPredictor(denoiser, labels, options.skip_unchanged)
+    predict = MaskedPredictor(denoiser, labels, options.skip_unchanged, nucleus_of(options, mask))
     plan = masked_step_plan(options, get_schedule(options.schedule))
     sigmas = []
     for index, step in enumerate(plan):
@@ -492,15 +545,21 @@ def sample_autoregressive(denoiser: Denoiser, batch: int, options: SamplerOption
     z[:, 0] = denoiser.bos_id
     active = torch.ones(batch, dtype=torch.bool, device=device)
     evaluations, seconds = 0, 0.0
+    nucleus = nucleus_of(options) if hasattr(denoiser, "log_probs_pair") else None
     for i in range(1, denoiser.length):
         rows = active.nonzero().squeeze(-1)
         if len(rows) == 0:
             break
         start = time.perf_counter()
-        lp = denoiser.log_probs(z[rows, :i], None, None if labels is None else labels[rows])[:, -1]
+        row_labels = None if labels is None else labels[rows]
+        if nucleus is None:
+            lp = denoiser.log_probs(z[rows, :i], None, row_labels)[:, -1].double()
+        else:  # guided: top-p of the guidance's reference model, then its reweighting within that nucleus
+            pair = denoiser.log_probs_pair(z[rows, :i], None, row_labels)[:, -1].double()
+            lp = within(pair[:, 0], nucleus(pair[:, 1]))
         seconds += time.perf_counter() - start
         evaluations += len(rows)
-        x = shape_probs(lp.double().exp(), options.temperature, options.top_p)
+        x = shape_probs(lp.exp(), options.temperature, 1.0 if nucleus is not None else options.top_p)
         z[rows, i] = gumbel_argmax(_log(x), streams.rand(rows, x.shape[-1]))
         if denoiser.eos_id is not None:
             active[rows] = z[rows, i] != denoiser.eos_id

@@ -152,6 +152,10 @@ class CBGDenoiser(GuidedDenoiser):
         if self.top_k is not None and self.top_k < len(self.tokens):
             order = log_x[:, self.tokens].topk(self.top_k, dim=-1).indices
             candidates = self.tokens[order]
+        else:  # tokens without probability (outside a top-p nucleus) keep none: each is scored as the likeliest
+            # token instead, a duplicate sequence that costs no classifier pass
+            likeliest = self.tokens[log_x[:, self.tokens].argmax(-1)]
+            candidates = torch.where(log_x.gather(-1, candidates).isfinite(), candidates, likeliest[:, None])
         m, k = candidates.shape
         variants = z[rows][:, None, :].expand(m, k, z.shape[1]).clone()
         variants.scatter_(-1, positions[:, None, None].expand(m, k, 1), candidates[..., None])
@@ -177,7 +181,7 @@ class CBGDenoiser(GuidedDenoiser):
 
         Exact CBG by rejection: propose ``v ~ x``, accept with ``p(y | z with l <- v)^gamma <= 1``
         (each proposal's classifier score is cached); a pair not accepted within ``rounds`` proposals
-        gets the fully scored ``x~``. An accepted pair returns a point mass on its token. The drawn
+        gets the exact ``x~``, scoring only its probable tokens not scored yet (under top-p, the nucleus). An accepted pair returns a point mass on its token. The drawn
         token has exactly the law of ``x~`` whatever ``rounds`` is (the fallback is exact and the
         stopping rule only looks at rejected proposals), but ``x~`` itself is not known, so samplers
         that need its probabilities (confidence weighting, temperature, top-p) use :meth:`tilt_at`.
@@ -206,8 +210,17 @@ class CBGDenoiser(GuidedDenoiser):
         out = torch.full_like(log_x, -torch.inf)
         done = (chosen >= 0).nonzero().squeeze(-1)
         out[done, chosen[done]] = 0.0
-        if len(pending):
-            out[pending] = self.tilt_at(z, level, rows[pending], positions[pending], log_x[pending])
+        if len(pending):  # the exact tilt, scoring only the probable tokens not yet scored
+            which, tokens = (weight[pending].isnan() & log_tokens[pending].isfinite()).nonzero(as_tuple=True)
+            if len(which):
+                variants = z[rows[pending[which]]].clone()
+                variants[torch.arange(len(which), device=z.device), positions[pending[which]]] = self.tokens[tokens]
+                scores, scored = _score_unique(self.classifier, variants, level[0])
+                self.classifier_passes += scored
+                weight[pending[which], tokens] = self.gamma * scores
+            tilted = out[pending]
+            tilted[:, self.tokens] = (log_tokens[pending] + weight[pending].nan_to_num(nan=0.0)).log_softmax(-1)
+            out[pending] = tilted
         return out
 
     def log_probs(self, z, level, labels):

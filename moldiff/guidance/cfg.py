@@ -52,6 +52,16 @@ class CFGDenoiser(GuidedDenoiser):
         conds, uncond = self._all(z, level)
         return compose_log(uncond, conds, self.gammas)
 
+    def log_probs_pair(self, z, level, labels) -> torch.Tensor:
+        """``[B, L, 2, N]``: the guided prediction and its reference, the conditional model (every gamma 1),
+        whose top-p nucleus the masked and AR samplers keep (``nucleus="model"``, :mod:`~moldiff.diffusion.samplers`)."""
+        if not any(self.gammas):
+            guided = self.log_probs(z, level, labels)
+            return torch.stack([guided, guided], dim=-2)
+        conds, uncond = self._all(z, level)
+        reference = compose_log(uncond, conds, (1.0,) * len(conds))
+        return torch.stack([compose_log(uncond, conds, self.gammas), reference], dim=-2)
+
     def reverse_step(self, z_support, level, alpha_t, alpha_s, shape) -> torch.Tensor:
         """Uniform models: ``log q(z_s | z_t, x_u) + sum_k gamma_k (log q(z_s | z_t, x_k) - log q(z_s | z_t, x_u))``, renormalised."""
         tokens = self.support[z_support]

@@ -26,9 +26,14 @@ class FudgeDenoiser(GuidedDenoiser):
         self.classifier_passes = 0
 
     def log_probs(self, z, level, labels):
+        return self.log_probs_pair(z, level, labels)[..., 0, :]
+
+    def log_probs_pair(self, z, level, labels) -> torch.Tensor:
+        """``[B, L, 2, N]``: the reweighted prediction and the base model's, whose top-p nucleus the sampler
+        keeps (``nucleus="model"``, :mod:`~moldiff.diffusion.samplers`)."""
         log_p = self.base.log_probs(z, level, labels).double()
         if self.gamma == 0.0:
-            return log_p
+            return torch.stack([log_p, log_p], dim=-2)
         last = log_p[:, -1]
         k = min(self.top_k, last.shape[-1])
         values, candidates = last.topk(k, dim=-1)
@@ -40,6 +45,6 @@ class FudgeDenoiser(GuidedDenoiser):
         score = torch.nan_to_num(score, nan=-torch.inf)  # a prefix the classifier cannot score
         guided = torch.where(torch.isinf(values), values, values + self.gamma * score)  # impossible tokens stay so
         reweighted = torch.full_like(last, -torch.inf).scatter(-1, candidates, guided)
-        log_p = log_p.clone()
-        log_p[:, -1] = reweighted.log_softmax(-1)
-        return log_p
+        guided = log_p.clone()
+        guided[:, -1] = reweighted.log_softmax(-1)
+        return torch.stack([guided, log_p], dim=-2)

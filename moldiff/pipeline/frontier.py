@@ -251,10 +251,23 @@ def _recorded_target(entry: dict[str, Any], target: str) -> dict[str, Any] | Non
     return recorded
 
 
-def _hit(entry: dict[str, Any] | None, weights: dict[str, str], settings: Settings, basis: dict[str, Any]) -> bool:
+def nucleus_mode(point: Point) -> str | None:
+    """What the point's top-p cuts under guidance (``model`` or ``guided``, :mod:`moldiff.diffusion.samplers`), or
+    None where that makes no difference: no guidance, no top-p, or a uniform model (it always tilts within the nucleus)."""
+    options = dict(point.options)
+    if point.guidance == "none" or options.get("top_p", 1.0) == 1.0 or _model_kind(point.model) == "uniform":
+        return None
+    return options.get("nucleus", "model")
+
+
+def _hit(entry: dict[str, Any] | None, point: Point, weights: dict[str, str], settings: Settings, basis: dict[str, Any]) -> bool:
     """Whether a cached entry answers the point: same weights, molecules, seed, reference content,
-    target definition (``basis``: see :func:`_basis`) and the metrics asked for."""
+    target definition (``basis``: see :func:`_basis`), top-p semantics (entries from before ``nucleus``
+    existed truncated the guided distribution) and the metrics asked for."""
     if not entry or entry.get("weights") != weights or entry.get("n") != settings.num_samples or entry.get("seed") != settings.seed:
+        return False
+    mode = nucleus_mode(point)
+    if mode is not None and entry.get("nucleus", "guided") != mode:
         return False
     if _recorded_reference(entry) != (settings.reference, basis["reference_sha256"]):
         return False
@@ -569,7 +582,7 @@ def frontier(
     weights = {p: weights_used(p) for p in points}
     rows: dict[Point, dict[str, Any]] = {}
     for point in points:
-        if _hit(stored.get(point.key), weights[point], settings, basis):
+        if _hit(stored.get(point.key), point, weights[point], settings, basis):
             rows[point] = {**stored[point.key], "cached": True}
     missing = [p for p in points if p not in rows]
     start = time.perf_counter()
@@ -581,7 +594,7 @@ def frontier(
 
         def done(point: Point, result: dict[str, Any]) -> None:
             entry = {**asdict(point), "options": dict(point.options), **result, "weights": weights[point], "seed": seed,
-                     "reference": reference, **basis}
+                     "reference": reference, **basis, **({"nucleus": nucleus_mode(point)} if nucleus_mode(point) else {})}
             _store(cache_path, point, entry)
             rows[point] = {**entry, "cached": False}
             bar.update(num_samples)

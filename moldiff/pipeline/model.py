@@ -88,6 +88,7 @@ class LoadedModel:
         t_switch: float | None = None,
         preset: str | None = None,
         top_p: float | None = None,
+        nucleus: str | None = None,
         temperature: float | None = None,
         schedule: str | None = None,
         guidance: str | None = None,

@@ -21,7 +21,7 @@ from moldiff.diffusion.samplers import SamplerOptions
 #: Oracles every sample is scored with unless told otherwise.
 DEFAULT_ORACLES = ("rings", "qed")
 #: The values of unset fields when sampling (the rest default to None: the sampler's own default).
-DEFAULTS: dict[str, Any] = {"steps": 128, "schedule": "loglinear", "top_p": 1.0, "temperature": 1.0, "gamma": 1.0,
+DEFAULTS: dict[str, Any] = {"steps": 128, "schedule": "loglinear", "top_p": 1.0, "nucleus": "model", "temperature": 1.0, "gamma": 1.0,
                             "oracles": DEFAULT_ORACLES}
 
 
@@ -30,7 +30,7 @@ class SampleOptions:
     """Every setting of a sampling run (``None``: not set; see the module docstring).
 
     Sampler: ``sampler``, ``steps``, ``schedule``, ``eta``, ``t_on``, ``t_off``, ``alpha_on``,
-    ``confidence``, ``loop_window``, ``t_switch``, ``top_p``, ``temperature`` (see
+    ``confidence``, ``loop_window``, ``t_switch``, ``top_p``, ``nucleus``, ``temperature`` (see
     :class:`moldiff.diffusion.samplers.SamplerOptions`), or a ``preset`` of the ReMDM paper.
     Guidance: ``guidance`` (``cfg``, ``cbg``, ``cbg-taylor``, ``fudge``) toward ``target`` (one or
     several) with strength ``gamma`` (a number for every target, or a list, one per target);
@@ -53,6 +53,7 @@ class SampleOptions:
     loop_window: bool | None = None
     t_switch: float | None = None
     top_p: float | None = None
+    nucleus: str | None = None
     temperature: float | None = None
     preset: str | None = None
     guidance: str | None = None
@@ -120,7 +121,7 @@ _KINDS = {
     "gamma": "floats",
     **dict.fromkeys(("confidence", "loop_window", "progress", "skip_unchanged"), "bool"),
     **dict.fromkeys(("sampler", "schedule", "preset", "guidance", "classifier", "device", "reference",
-                     "scaffold", "fragments", "start", "remask_atoms"), "str"),
+                     "scaffold", "fragments", "start", "remask_atoms", "nucleus"), "str"),
     **dict.fromkeys(("target", "oracles", "keep", "where"), "names"),
 }
 _WORDS = {"int": "a whole number", "float": "a number", "bool": "True or False", "str": "a string",

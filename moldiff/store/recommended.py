@@ -17,7 +17,7 @@ from moldiff.diffusion.samplers import DEFAULT_SAMPLER, SAMPLER_SPECIFIC, Sample
 #: Keys of a model config's ``sampling`` record and the type of each value.
 RECOMMENDED_TYPES: dict[str, type] = {
     "sampler": str, "steps": int, "eta": float, "t_on": float, "t_off": float, "alpha_on": float,
-    "confidence": bool, "loop_window": bool, "t_switch": float, "schedule": str, "top_p": float, "temperature": float,
+    "confidence": bool, "loop_window": bool, "t_switch": float, "schedule": str, "top_p": float, "nucleus": str, "temperature": float,
 }
 RECOMMENDED_KEYS = tuple(RECOMMENDED_TYPES)
 

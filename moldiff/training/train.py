@@ -51,10 +51,10 @@ from moldiff.chemistry.data import (
     dataset_tokenizer,
     load_molecules,
     load_sampled,
-    load_split,
     parse_spec,
     sha256_text,
     split_molecules,
+    training_splits,
 )
 from moldiff.chemistry.metrics import molecule_table
 from moldiff.chemistry.molecules import randomized_smiles
@@ -118,7 +118,7 @@ def prepare_training_data(config: TrainConfig, progress: bool = True) -> Trainin
         name, split = parsed
         if split is not None:
             raise MoldiffError(f"train on a whole data set ('{name}'); its train and valid splits are used")
-        train, valid = load_split(name, "train"), load_split(name, "valid")
+        train, valid = training_splits(name)
         packaged = dataset_tokenizer(config.representation, name)
         tokenizer = type(packaged)(packaged.tokens, config.max_length)
         record = {"spec": config.data, "sha256": data_hash(name)}
