@@ -16,12 +16,12 @@ cd "$(dirname "$0")/.."
 
 RUNS=${RUNS:-runs}
 PRESET=${PRESET:-medium}
-STEPS=${STEPS:-8000}
+STEPS=${STEPS:-2000}                   # stage 1 on CPU: what one session could train beside other work
 MOLDIFF=${MOLDIFF:-moldiff}
 COMMON=(--kind mdlm --representation selfies --data moses --max-length 64 --targets moses-qed,moses-rings
         --preset "$PRESET" --batch-size 128 --checkpoint-every 250 --val-every 1000 --val-molecules 2048)
 declare -A STAGES=(
-    [moses-selfies-mdlm]="--max-steps $STEPS --lr 2e-3 --warmup-steps 500 --seed 0"
+    [moses-selfies-mdlm]="--max-steps $STEPS --lr 2e-3 --warmup-steps 200 --seed 0"
 )
 ORDER=(moses-selfies-mdlm)
 

@@ -35,7 +35,7 @@ from moldiff.guidance.presets import presets_help
 @click.option("--t-off", type=float, default=None, help="Loop window end [default: recommended, else 0.05].")
 @click.option("--alpha-on", type=float, default=None, help="Alpha held during the loop window [default: recommended, else 0.9].")
 @click.option("--top-p", type=click.FloatRange(0, 1, min_open=True), default=None, help="Nucleus filtering of the denoiser's predictions [default: recommended, else 1].")
-@click.option("--nucleus", type=click.Choice(["model", "guided"]), default=None, help="Under guidance, what --top-p cuts: the guidance's own model, then guidance reweights within (model), or the guided distribution (guided, as releases before 0.2 did) [default: model].")
+@click.option("--nucleus", type=click.Choice(["model", "guided"]), default=None, help="Under guidance, what --top-p cuts: the guidance's own model, then guidance reweights within (model), or the guided distribution (guided, as earlier moldiff did) [default: model].")
 @click.option("--temperature", type=click.FloatRange(min=0, min_open=True), default=None, help="[default: recommended, else 1]")
 @click.option("--schedule", default=None, help="Noise schedule: loglinear or linear [default: recommended, else loglinear].")
 @click.option("--seed", type=int, default=0, show_default=True, help="Same seed, same molecules.")
