@@ -100,3 +100,22 @@ def test_preset_points_carry_the_presets_sampler_settings_and_only_its_guidance(
     assert dict(points[0].options) == {"confidence": True, "eta": 0.9, "preset": "paper-rings-cbg"}
     with pytest.raises(MoldiffError, match="is for cfg toward rings, not cfg toward qed"):
         product_points(["qm9-smiles-mdlm"], guidance=["cfg"], presets=["paper-rings-cfg"], target="qed")
+
+
+def test_entries_from_before_the_nucleus_option_are_recomputed_under_guided_top_p(tiny, tmp_path, point_runs):
+    """A cached guided top-p row without a recorded ``nucleus`` was computed by cutting the guided
+    distribution: it answers ``nucleus="guided"`` points only, and unguided or top-p 1 rows stay valid."""
+    calls = point_runs
+    cache = tmp_path / "cache.json"
+    sweep = dict(guidance="none,cfg", gammas=[2], samplers="mdlm", steps=4, num_samples=8, target="rings", top_p=0.9,
+                 cache=cache, progress=False)
+    moldiff.frontier(str(tiny), **sweep)
+    assert len(calls) == 2
+    stored = json.loads(cache.read_text())
+    guided = [e for e in stored["rows"].values() if e["guidance"] == "cfg"]
+    assert [e["nucleus"] for e in guided] == ["model"] and all("nucleus" not in e for e in stored["rows"].values() if e["guidance"] == "none")
+    for entry in guided:
+        del entry["nucleus"]  # as written before the option existed
+    cache.write_text(json.dumps(stored))
+    moldiff.frontier(str(tiny), **sweep)
+    assert len(calls) == 3 and calls[-1].guidance == "cfg"  # only the guided row is recomputed
