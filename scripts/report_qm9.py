@@ -64,8 +64,9 @@ SUMMARIES = {
                         "the default model of `moldiff sample`, chosen by the measured frontier (nearly every sample "
                         "decodes to a valid molecule, and D-CFG reaches more novel ring-rich molecules than with any "
                         "shipped SMILES model). Recommended settings (its config's `sampling`): `remdm-loop`, T = 128, "
-                        "top-p 0.9; under D-CFG add `--temperature 0.5` for ring-rich molecules, under D-CBG pass a gamma of 10 "
-                        "or more (rows below).",
+                        "top-p 0.9 (under guidance, the nucleus of the guidance's own model: docs/guidance.md). Under D-CFG "
+                        "the ring count rises with gamma from 1 to 5 at full validity, and `--temperature 0.5` goes "
+                        "further; under D-CBG pass a gamma of 10 or more (rows below).",
 }
 #: Said on every shipped card: how the wall time in its facts table was measured.
 TRAINED_ON = ("Trained with `scripts/train_qm9.sh` on the project's 2-core CPU machine, two runs at a time with one thread "
