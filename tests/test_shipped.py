@@ -142,8 +142,9 @@ def test_default_model_samples_with_its_recommended_settings_unless_overridden(l
 #: into layers (flat layout, commit 0d0d600): the same seed must keep giving the same molecules.
 PINNED_UNGUIDED = ["CCOCC(=O)C(C)O", "N#CC12CC(O)C(C1)C2", "CC1(O)C2CC(=O)OC21", "CC1OCC=CC1O", "CCOC1(C)COC1=N",
                    "C1CN2C1C1CC12", "C1CC23COC2CC1C3", "CC1CC2COC(C1)O2"]
-#: ... and the first molecules of `make demo` (D-CFG, gamma 2, toward rings).
-PINNED_DEMO = ["OC1CC2OC3C1OC23", "C1=C2C3CNC2CC1C3", "CC1C2C3C4C2C3C14C", "CC1CC2C3C4C2N1C34", "C1C2CC3C4C1C(O2)C34"]
+#: ... and the first molecules of `make demo` (D-CFG, gamma 2, toward rings; top-p 0.9 of the conditional model,
+#: then the mix within it: two of five differ from the tilt-then-truncate order of before issue 27).
+PINNED_DEMO = ["CC1OC2CC3C1OC23", "C1=C2C3CCC2CC1C3", "CC1C2C3C4C2C3C14C", "CC1CC2C3C4C2N1C34", "C1C2CC3C4C1C(O2)C34"]
 
 
 def test_seed_zero_gives_the_pinned_molecules(loaded):
