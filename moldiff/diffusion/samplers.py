@@ -374,9 +374,9 @@ class MaskedPredictor:
     def __init__(self, denoiser: Denoiser, labels: torch.Tensor | None, skip: bool,
                  nucleus: Callable[[torch.Tensor], torch.Tensor] | None = None) -> None:
         self.guide = denoiser if hasattr(denoiser, "tilt_at") else None
-        self.paired = self.guide is None and hasattr(denoiser, "log_probs_pair")
-        self.nucleus = nucleus if self.guide is not None or self.paired else None  # unguided: the sampler's top-p
-        self.paired = self.paired and self.nucleus is not None
+        pairs = self.guide is None and hasattr(denoiser, "log_probs_pair")
+        self.nucleus = nucleus if self.guide is not None or pairs else None  # unguided: the sampler's top-p
+        self.paired = pairs and self.nucleus is not None
         self.evaluate = _Evaluator(denoiser.base if self.guide else denoiser, labels, skip, self.paired)
 
     def __call__(self, z: torch.Tensor, level: torch.Tensor, where: torch.Tensor,

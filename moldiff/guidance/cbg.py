@@ -190,6 +190,14 @@ class CBGDenoiser(GuidedDenoiser):
             return self.tilt_at(z, level, rows, positions, log_x)
         log_tokens = log_x[:, self.tokens]
         weight = torch.full(log_tokens.shape, torch.nan, dtype=torch.float64, device=log_x.device)
+
+        def score(which: torch.Tensor, tokens: torch.Tensor) -> None:  # weight[which, tokens] from the classifier
+            variants = z[rows[which]].clone()
+            variants[torch.arange(len(which), device=z.device), positions[which]] = self.tokens[tokens]
+            scores, scored = _score_unique(self.classifier, variants, level[0])
+            self.classifier_passes += scored
+            weight[which, tokens] = self.gamma * scores
+
         chosen = torch.full((len(rows),), -1, dtype=torch.long, device=log_x.device)
         pending = torch.arange(len(rows), device=log_x.device)
         for _ in range(rounds):
@@ -198,12 +206,7 @@ class CBGDenoiser(GuidedDenoiser):
             proposal = gumbel_argmax(log_tokens[pending], streams.rand(rows[pending], log_tokens.shape[-1]))
             unknown = weight[pending, proposal].isnan()
             if unknown.any():
-                which, tokens = pending[unknown], proposal[unknown]
-                variants = z[rows[which]].clone()
-                variants[torch.arange(len(which), device=z.device), positions[which]] = self.tokens[tokens]
-                scores, scored = _score_unique(self.classifier, variants, level[0])
-                self.classifier_passes += scored
-                weight[which, tokens] = self.gamma * scores
+                score(pending[unknown], proposal[unknown])
             accept = streams.rand(rows[pending], 1)[:, 0] < weight[pending, proposal].exp()
             chosen[pending[accept]] = self.tokens[proposal[accept]]
             pending = pending[~accept]
@@ -213,11 +216,7 @@ class CBGDenoiser(GuidedDenoiser):
         if len(pending):  # the exact tilt, scoring only the probable tokens not yet scored
             which, tokens = (weight[pending].isnan() & log_tokens[pending].isfinite()).nonzero(as_tuple=True)
             if len(which):
-                variants = z[rows[pending[which]]].clone()
-                variants[torch.arange(len(which), device=z.device), positions[pending[which]]] = self.tokens[tokens]
-                scores, scored = _score_unique(self.classifier, variants, level[0])
-                self.classifier_passes += scored
-                weight[pending[which], tokens] = self.gamma * scores
+                score(pending[which], tokens)
             tilted = out[pending]
             tilted[:, self.tokens] = (log_tokens[pending] + weight[pending].nan_to_num(nan=0.0)).log_softmax(-1)
             out[pending] = tilted
