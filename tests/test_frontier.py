@@ -30,7 +30,7 @@ def test_two_by_two_sweep_caches_resumes_and_plots(tiny, tmp_path, monkeypatch, 
 
     again = moldiff.frontier(str(tiny), **sweep)  # everything cached: nothing sampled, same numbers
     assert len(calls) == 4 and again.table["cached"].all()
-    pd.testing.assert_frame_equal(first.table.drop(columns="cached"), again.table.drop(columns="cached"))
+    pd.testing.assert_frame_equal(first.table.drop(columns=["cached", "source"]), again.table.drop(columns=["cached", "source"]))
 
     stored = json.loads(cache.read_text())  # an interrupted sweep: one point never got stored
     dropped = next(iter(stored["rows"]))
@@ -38,7 +38,7 @@ def test_two_by_two_sweep_caches_resumes_and_plots(tiny, tmp_path, monkeypatch, 
     cache.write_text(json.dumps(stored))
     resumed = moldiff.frontier(str(tiny), **sweep)
     assert len(calls) == 5 and calls[-1].key == dropped and resumed.table["cached"].sum() == 3
-    pd.testing.assert_frame_equal(first.table.drop(columns=["cached", "seconds"]), resumed.table.drop(columns=["cached", "seconds"]))
+    pd.testing.assert_frame_equal(first.table.drop(columns=["cached", "source", "seconds"]), resumed.table.drop(columns=["cached", "source", "seconds"]))
 
     first.plot(tmp_path / "f.png", reference="papers")
     first.plot(tmp_path / "f.svg")
@@ -119,3 +119,67 @@ def test_entries_from_before_the_nucleus_option_are_recomputed_under_guided_top_
     cache.write_text(json.dumps(stored))
     moldiff.frontier(str(tiny), **sweep)
     assert len(calls) == 3 and calls[-1].guidance == "cfg"  # only the guided row is recomputed
+
+
+def test_shipped_points_answer_read_only_and_say_so(tiny, tmp_path, monkeypatch, point_runs):
+    """The shipped report's points answer a sweep at their settings without sampling and are never
+    written to the user's cache; ``shipped=False`` ignores them."""
+    from moldiff.pipeline import frontier as module
+
+    calls = point_runs
+    sweep = dict(guidance="none,cfg", gammas=[2], samplers="mdlm", steps=4, num_samples=8, progress=False)
+    shipped = tmp_path / "shipped.json"
+    first = moldiff.frontier(str(tiny), cache=shipped, **sweep)
+    assert len(calls) == 2 and set(first.table["source"]) == {"computed"}
+    monkeypatch.setattr(module, "SHIPPED_RESULTS", (shipped,))
+    before = shipped.read_bytes()
+
+    mine = tmp_path / "mine.json"
+    again = moldiff.frontier(str(tiny), cache=mine, **sweep)
+    assert len(calls) == 2 and set(again.table["source"]) == {"shipped"} and again.table["cached"].all()
+    assert not mine.exists() and shipped.read_bytes() == before
+    pd.testing.assert_frame_equal(first.table.drop(columns=["cached", "source"]), again.table.drop(columns=["cached", "source"]))
+
+    other = moldiff.frontier(str(tiny), cache=mine, **{**sweep, "num_samples": 6})  # not shipped at this size
+    assert len(calls) == 4 and set(other.table["source"]) == {"computed"}
+    assert set(moldiff.frontier(str(tiny), cache=mine, **{**sweep, "num_samples": 6}).table["source"]) == {"cache"}
+    moldiff.frontier(str(tiny), cache=tmp_path / "none.json", shipped=False, **sweep)
+    assert len(calls) == 6
+
+
+def test_a_curve_is_a_model_method_and_options():
+    """Points of one method under two sampler settings are two curves: Pareto flags and hypervolumes per curve."""
+    from moldiff.pipeline.frontier import curve_label, curves
+
+    table = pd.DataFrame({"model": ["m"] * 4, "method": ["a"] * 4, "options": ["top_p=0.9", "top_p=0.9", "", ""],
+                          "novel": [300, 200, 100, 90], "y": [4.0, 4.5, 4.4, 4.3]})
+    assert pareto(table, "y").tolist() == [True, True, True, False]  # (100, 4.4) is dominated only across curves
+    assert [key for key, _ in curves(table)] == [("m", "a", "top_p=0.9"), ("m", "a", "")]
+    assert curve_label("m", "a", "top_p=0.9") == "m: a (top_p=0.9)" and curve_label("m", "a") == "m: a"
+
+
+def test_a_points_molecules_are_its_first_molecules_and_show_in_jupyter(tiny, tmp_path):
+    sweep = moldiff.frontier(str(tiny), guidance="cfg", gammas=[2], samplers="mdlm", steps=4, num_samples=12,
+                             cache=tmp_path / "c.json", progress=False)
+    from moldiff.pipeline.frontier import sample_point
+
+    every = sample_point(sweep.points[0], sweep.settings, 12)
+    first = sweep.molecules(0, count=5)
+    assert first.table["raw"].tolist() == every.table["raw"].tolist()[:5]
+    page = sweep._repr_html_()
+    assert "Frontier: 1 points" in page and "1 computed" in page and "<table" in page
+    with pytest.raises(MoldiffError, match="no point 3: the frontier has points 0 to 0"):
+        sweep.molecules(3)
+
+
+def test_the_cache_keeps_an_fcd_that_a_later_sweep_did_not_compute(tmp_path):
+    from moldiff.pipeline.frontier import Point, _read_cache, _store
+
+    point, cache = Point("m", "mdlm", 4), tmp_path / "c.json"
+    common = {"weights": {"m": "0" * 64}, "n": 8, "seed": 0, "reference": "qm9", "reference_sha256": "a"}
+    _store(cache, point, {**common, "fcd": 1.5, "rings_novel_mean": 2.0, "targets": {"rings": {}}})
+    _store(cache, point, {**common, "fcd": None, "qed_novel_mean": 0.5, "targets": {"qed": {}}})
+    row = _read_cache(cache)["rows"][point.key]
+    assert (row["fcd"], row["rings_novel_mean"], row["qed_novel_mean"]) == (1.5, 2.0, 0.5) and set(row["targets"]) == {"rings", "qed"}
+    _store(cache, point, {**common, "n": 16, "fcd": None, "targets": {"qed": {}}})  # other molecules: nothing kept
+    assert _read_cache(cache)["rows"][point.key]["fcd"] is None

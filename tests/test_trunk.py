@@ -83,3 +83,17 @@ def test_trunk_from_errors_are_one_line(molecules, run_cli):
                      "tiny", "--max-steps", "2", "--trunk-from", "classifier", "--out", "run2", expect=2)
     error = result.stderr.strip().splitlines()[-1]  # after the small data set's validation warning
     assert "Traceback" not in result.stderr and error.startswith("Error: --trunk-from classifier: it is a classifier model")
+
+
+def test_a_classifier_on_a_file_reads_its_trunks_vocabulary(molecules, tmp_path):
+    """A classifier trained on the user's own molecules guides the trunk's denoiser, so it keeps that
+    denoiser's vocabulary even where the file uses fewer tokens (its own vocabulary would not fit)."""
+    train(_config(molecules, "mdlm", "denoiser"), progress=False)
+    lines = molecules.read_text().splitlines()
+    few = tmp_path / "few.smi"
+    few.write_text("\n".join([line for line in lines if "(" not in line and "=" not in line]) + "\n")
+    own = prepare_training_data(_config(few, "classifier", "own"), progress=False).tokenizer
+    denoiser = moldiff.load("denoiser").tokenizer
+    assert len(own.tokens) < len(denoiser.tokens)  # the file alone would give a smaller vocabulary
+    train(_config(few, "classifier", "c", trunk_from="denoiser", max_steps=2, val_every=2), progress=False)
+    assert list(moldiff.load("c").tokenizer.tokens) == list(denoiser.tokens)

@@ -10,7 +10,11 @@ interrupted sweep computes only what is missing. A cached point also records the
 measured target (oracle, threshold, direction) and what the novelty reference holds (its data hash
 or file sha256), and answers only for the same; entries written before these were recorded count as
 computed under the checkout's packaged target and the packaged qm9 data set. ``jobs`` spreads points
-over processes.
+over processes. The points of the shipped report (:data:`SHIPPED_RESULTS`, ``reports/qm9.json``: the
+shipped models at 1,024 molecules, seed 0) answer too, read-only, so a sweep over them renders at
+once; the table's ``source`` says where each point came from (``computed``, ``cache``, ``shipped``).
+A curve (its line, Pareto flags, hypervolume) is a model, method and sampler options, over gamma.
+:meth:`Frontier.molecules` samples the first molecules of any point again, to look at them.
 :class:`Frontier` writes CSV and JSON and plots novel count against mean property with matplotlib,
 optionally over reference points such as the papers' (:data:`PAPER_POINTS`).
 
@@ -28,7 +32,7 @@ import itertools
 import logging
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -50,12 +54,17 @@ from moldiff.guidance.base import CLASSIFIER_PROCESS, GUIDANCE, GUIDANCE_KINDS, 
 from moldiff.guidance.multi import format_gamma, is_single, target_gammas
 from moldiff.guidance.presets import get_preset, preset_settings
 from moldiff.pipeline.options import sampling_defaults
-from moldiff.pipeline.sampling import classifier_folder, sample
+from moldiff.pipeline.display import frontier_html
+from moldiff.pipeline.sampling import SampleResult, classifier_folder, sample
 from moldiff.store.modelfile import read_config, resolve_model_path
 from moldiff.store.recommended import recommended_options
 
 #: The papers' QM9 points (docs/algorithms.md), shipped as a CSV for plot overlays.
 PAPER_POINTS = Path(__file__).parents[1] / "resources" / "papers_qm9_frontier.csv"
+#: Frontier caches that ship with the checkout (written by scripts/report_qm9.py), read but never written by sweeps.
+SHIPPED_RESULTS = (CHECKOUT_ROOT / "reports" / "qm9.json",)
+#: The columns that make one curve of a sweep: its points differ only in gamma.
+CURVE = ["model", "method", "options"]
 PLOT_FORMATS = (".png", ".svg", ".pdf")
 TABLE_OUTPUTS = (".csv", ".json")
 #: A frontier point is plotted as Pareto-optimal only with at least this many novel molecules (the papers' rule).
@@ -203,15 +212,20 @@ class Settings:
         return [t.strip() for t in self.target.split(",") if t.strip()]
 
 
-def run_point(point: Point, settings: Settings, progress: bool = False) -> dict[str, Any]:
-    """Sample and score one point (molecules in one batch unless ``batch_size`` is set)."""
+def sample_point(point: Point, settings: Settings, num_samples: int, progress: bool = False) -> SampleResult:
+    """The first ``num_samples`` molecules of a point (molecule ``i`` depends only on the seed and ``i``),
+    in one batch unless ``batch_size`` is set."""
     options = dict(point.options)
     options.pop("preset", None)  # its settings are the point's own (make_point)
+    return sample(point.model, num_samples, sampler=point.sampler, steps=point.steps, seed=settings.seed,
+                  guidance=point.guidance, gamma=point.gamma if point.guidance != "none" else 1.0, target=point.target,
+                  batch_size=settings.batch_size or num_samples, reference=settings.reference, progress=progress, **options)
+
+
+def run_point(point: Point, settings: Settings, progress: bool = False) -> dict[str, Any]:
+    """Sample and score one point."""
     start = time.perf_counter()
-    result = sample(point.model, settings.num_samples, sampler=point.sampler, steps=point.steps, seed=settings.seed,
-                    guidance=point.guidance, gamma=point.gamma if point.guidance != "none" else 1.0, target=point.target,
-                    batch_size=settings.batch_size or settings.num_samples, reference=settings.reference,
-                    progress=progress, **options)
+    result = sample_point(point, settings, settings.num_samples, progress)
     targets = dict(zip(settings.targets, parse_targets(settings.targets)))
     metrics = result.metrics(oracles=tuple(dict.fromkeys(t.oracle for t in targets.values())), targets=list(targets.values()),
                              fcd=settings.fcd)
@@ -310,14 +324,16 @@ def _read_cache(path: Path | None) -> dict[str, Any]:
 
 def _store(path: Path | None, point: Point, entry: dict[str, Any]) -> None:
     """Add one point to the cache file (re-read first, so sweeps over other points can share it); the
-    metrics of other targets are kept when the entry rests on the same weights, molecules and reference."""
+    metrics of other targets, and an FCD this sweep did not compute, are kept when the entry rests on the same
+    weights, molecules and reference."""
     if path is None:
         return
     cache = _read_cache(path)
     old = cache["rows"].get(point.key, {})
     same = all(old.get(k) == entry[k] for k in ("weights", "n", "seed")) and _recorded_reference(old) == _recorded_reference(entry)
     kept = old if same else {}
-    cache["rows"][point.key] = {**kept, **entry, "targets": {**kept.get("targets", {}), **entry["targets"]}}
+    new = {k: v for k, v in entry.items() if v is not None or kept.get(k) is None}
+    cache["rows"][point.key] = {**kept, **new, "targets": {**kept.get("targets", {}), **entry["targets"]}}
     write_json(cache, path)
 
 
@@ -346,7 +362,7 @@ class Frontier:
         return [f"{t}_novel_mean" for t in self.settings.targets]
 
     def hypervolume(self, reference: Sequence[float] | None = None) -> pd.DataFrame:
-        """Per model and method, the exact hypervolume (:func:`hypervolume`) of its points with at least
+        """Per curve (:data:`CURVE`), the exact hypervolume (:func:`hypervolume`) of its points with at least
         :data:`MIN_NOVEL` novel molecules over the novel count and each target's mean property (a ``below``
         target's negated: every objective maximised), 2 or 3 objectives. ``reference``: the point it is
         measured from in those units (default: 0 novel molecules and each property's worst value over the
@@ -361,11 +377,26 @@ class Frontier:
             raise MoldiffError(f"the hypervolume reference needs {len(columns)} values ({', '.join(columns)}), not {len(reference)}")
         ref = np.asarray(reference, dtype=float) * signs
         rows = []
-        for (model, method), group in self.table.groupby(["model", "method"], sort=False):
+        for (model, method, options), group in curves(self.table):
             mine = values[np.isin(eligible.index, group.index)]
-            rows.append({"model": model, "method": method, "points": len(mine), "hypervolume": hypervolume(mine, ref),
+            rows.append({"model": model, "method": method, "options": options, "points": len(mine), "hypervolume": hypervolume(mine, ref),
                          "reference": ",".join(f"{r:g}" for r in reference)})
         return pd.DataFrame.from_records(rows)
+
+    def molecules(self, row: int, count: int = 12, progress: bool = False) -> SampleResult:
+        """The first ``count`` molecules of the point in table row ``row`` (the same molecules as the point's
+        first ``count``: molecule ``i`` depends only on the seed and ``i``), sampled again to look at; in
+        Jupyter the result shows a grid of them with their properties."""
+        if not 0 <= row < len(self.points):
+            raise MoldiffError(f"no point {row}: the frontier has points 0 to {len(self.points) - 1}")
+        if count < 1:
+            raise MoldiffError(f"count must be at least 1, not {count}")
+        return sample_point(self.points[row], self.settings, count, progress)
+
+    def _repr_html_(self) -> str:
+        """Jupyter's view: where the points came from and their main columns."""
+        columns = ["model", "method", "options", "gamma", "validity", "novel", *self.property_columns, "pareto", "source"]
+        return frontier_html(self.table, columns, self.settings.num_samples, self.settings.seed)
 
     def to_csv(self, path: str | Path) -> None:
         with atomic_write(path) as handle:
@@ -380,7 +411,7 @@ class Frontier:
         (self.to_json if Path(path).suffix.lower() == ".json" else self.to_csv)(path)
 
     def plot(self, path: str | Path | None = None, reference: str | Path | pd.DataFrame | None = None, ax=None):
-        """Novel count against the mean property of the novel molecules, one line per model and method
+        """Novel count against the mean property of the novel molecules, one line per curve (:data:`CURVE`)
         (points in gamma order, Pareto-optimal ones filled), over ``reference`` points (a CSV with
         ``label``, ``novel``, ``mean`` and optionally ``target``; ``"papers"`` for :data:`PAPER_POINTS`).
         Several targets: the first two properties against each other instead (:meth:`_draw_properties`)."""
@@ -414,9 +445,9 @@ class Frontier:
 
     def _draw_novel(self, ax, reference: str | Path | pd.DataFrame | None) -> None:
         y = self.property_column
-        for (model, method), group in self.table.groupby(["model", "method"], sort=False):
+        for curve, group in curves(self.table):
             group = group.sort_values("gamma")
-            line, = ax.plot(group["novel"], group[y], "-", label=f"{model}: {method}")
+            line, = ax.plot(group["novel"], group[y], "-", label=curve_label(*curve))
             ax.scatter(group["novel"], group[y], color=line.get_color(), facecolors=[line.get_color() if p else "white" for p in group["pareto"]], zorder=3)
             for _, row in group.iterrows():
                 if row["guidance"] != "none":
@@ -430,15 +461,15 @@ class Frontier:
 
     def _draw_properties(self, ax) -> None:
         """The first two targets' mean properties against each other, coloured by the novel count (one marker
-        per model and method); Pareto-optimal points (novel count and every property) ringed in black,
+        per curve); Pareto-optimal points (novel count and every property) ringed in black,
         guided points labelled with their gammas."""
         (x, y), (a, b) = self.property_columns[:2], self.settings.targets[:2]
         shown = self.table.dropna(subset=[x, y])
         markers, scatter = "osD^v<>P*X", None
-        for i, ((model, method), group) in enumerate(shown.groupby(["model", "method"], sort=False)):
+        for i, (curve, group) in enumerate(curves(shown)):
             scatter = ax.scatter(group[x], group[y], c=group["novel"], cmap="viridis", vmin=shown["novel"].min(),
                                  vmax=shown["novel"].max(), marker=markers[i % len(markers)], linewidths=1.2, zorder=3,
-                                 edgecolors=["black" if p else "none" for p in group["pareto"]], label=f"{model}: {method}")
+                                 edgecolors=["black" if p else "none" for p in group["pareto"]], label=curve_label(*curve))
             for _, row in group.iterrows():
                 if row["guidance"] != "none":
                     label = row["gamma"] if isinstance(row["gamma"], str) else f"{row['gamma']:g}"
@@ -447,6 +478,18 @@ class Frontier:
             ax.figure.colorbar(scatter, ax=ax, label=f"novel molecules (of {self.settings.num_samples:,})")
         ax.set_xlabel(f"mean {a} of the novel molecules")
         ax.set_ylabel(f"mean {b} of the novel molecules")
+
+
+def curves(table: pd.DataFrame) -> Iterator[tuple[tuple[str, str, str], pd.DataFrame]]:
+    """The table's rows by curve (:data:`CURVE`: model, method, options; a table without options has one curve per
+    model and method), in order of appearance."""
+    options = table["options"].fillna("") if "options" in table else pd.Series("", index=table.index)
+    yield from table.groupby([table["model"], table["method"], options.rename("curve_options")], sort=False)
+
+
+def curve_label(model: str, method: str, options: str = "") -> str:
+    """``qm9-selfies-mdlm: remdm-loop, cfg (top_p=0.9)``."""
+    return f"{model}: {method}" + (f" ({options})" if options else "")
 
 
 def read_reference_points(source: str | Path | pd.DataFrame, target: str | None = None) -> pd.DataFrame:
@@ -474,12 +517,12 @@ def read_reference_points(source: str | Path | pd.DataFrame, target: str | None 
 
 
 def pareto(table: pd.DataFrame, column: str, higher_is_better: bool = True) -> pd.Series:
-    """Pareto-optimal rows per model and method: no other row has at least as many novel molecules
+    """Pareto-optimal rows per curve (:func:`curves`): no other row has at least as many novel molecules
     and an at least as good property, better in one. Rows with fewer than :data:`MIN_NOVEL` novel
     molecules or no property value are never optimal."""
     sign = 1.0 if higher_is_better else -1.0
     flags = pd.Series(False, index=table.index)
-    for _, group in table.groupby(["model", "method"], sort=False):
+    for _, group in curves(table):
         eligible = group.loc[(group["novel"] >= MIN_NOVEL) & group[column].notna()]
         for i, row in eligible.iterrows():
             better = eligible.loc[(eligible["novel"] >= row["novel"]) & (sign * eligible[column] >= sign * row[column])
@@ -489,11 +532,11 @@ def pareto(table: pd.DataFrame, column: str, higher_is_better: bool = True) -> p
 
 
 def pareto_front(table: pd.DataFrame, columns: Sequence[str], higher_is_better: Sequence[bool]) -> pd.Series:
-    """Pareto-optimal rows per model and method over the novel count and several ``columns``: no other row
+    """Pareto-optimal rows per curve over the novel count and several ``columns``: no other row
     is at least as good in every one and better in one (the rule of :func:`pareto`, in more dimensions)."""
     signs = np.array([1.0, *(1.0 if h else -1.0 for h in higher_is_better)])
     flags = pd.Series(False, index=table.index)
-    for _, group in table.groupby(["model", "method"], sort=False):
+    for _, group in curves(table):
         eligible = group.loc[(group["novel"] >= MIN_NOVEL) & group[list(columns)].notna().all(axis=1)]
         values = eligible[["novel", *columns]].to_numpy(dtype=float) * signs
         for i, row in zip(eligible.index, values):
@@ -545,6 +588,7 @@ def frontier(
     batch_size: int | None = None,
     recommended: bool = True,
     cache: str | Path | None = None,
+    shipped: bool = True,
     jobs: int = 1,
     progress: bool = True,
     **options: Any,
@@ -555,7 +599,8 @@ def frontier(
     comma-separated strings; their product is swept, unless ``points`` are given. Sampler settings
     not given take each model's recommended ones (``recommended=False``: the library defaults, the
     papers' settings); ``options`` (e.g. ``top_p``) apply to every point. ``cache`` names the JSON
-    file of cached points. ``target`` may name several targets (``"rings,qed"``); a ``gammas`` item
+    file of cached points (read first, and written after each computed point); ``shipped``: the shipped
+    report's points answer too (:data:`SHIPPED_RESULTS`, read-only). ``target`` may name several targets (``"rings,qed"``); a ``gammas`` item
     may then be a tuple, one gamma per target (see the module docstring).
     """
     if num_samples < 1:
@@ -578,12 +623,15 @@ def frontier(
     if not points:
         raise MoldiffError("the frontier is empty: no points given")
     cache_path = Path(cache) if cache is not None else None
-    stored = _read_cache(cache_path)["rows"]
+    sources = [("cache", _read_cache(cache_path)["rows"])]
+    sources += [("shipped", _read_cache(path)["rows"]) for path in SHIPPED_RESULTS if shipped and path.is_file()]
     weights = {p: weights_used(p) for p in points}
     rows: dict[Point, dict[str, Any]] = {}
     for point in points:
-        if _hit(stored.get(point.key), point, weights[point], settings, basis):
-            rows[point] = {**stored[point.key], "cached": True}
+        for source, stored in sources:
+            if _hit(stored.get(point.key), point, weights[point], settings, basis):
+                rows[point] = {**stored[point.key], "cached": True, "source": source}
+                break
     missing = [p for p in points if p not in rows]
     start = time.perf_counter()
     with tqdm(total=len(points) * num_samples, initial=len(rows) * num_samples, unit="mol", desc=f"frontier: {len(rows)}/{len(points)} points",
@@ -596,7 +644,7 @@ def frontier(
             entry = {**asdict(point), "options": dict(point.options), **result, "weights": weights[point], "seed": seed,
                      "reference": reference, **basis, **({"nucleus": nucleus_mode(point)} if nucleus_mode(point) else {})}
             _store(cache_path, point, entry)
-            rows[point] = {**entry, "cached": False}
+            rows[point] = {**entry, "cached": False, "source": "computed"}
             bar.update(num_samples)
             bar.set_description(f"frontier: {len(rows)}/{len(points)} points")
             if lines:
@@ -627,7 +675,7 @@ def _frontier_table(points: Sequence[Point], rows: dict[Point, dict[str, Any]], 
             "guidance": point.guidance, "gamma": point.gamma if is_single(point.gamma) else ":".join(f"{g:g}" for g in point.gamma),
             "target": point.target, "options": ",".join(f"{k}={v}" for k, v in point.options),
             **{k: row.get(k) for k in ("n", "validity", "uniqueness", "novelty", "novel", "fcd", *measured,
-                                         "evaluations_per_molecule", "seconds", "cached")},
+                                         "evaluations_per_molecule", "seconds", "cached", "source")},
         })
     table = pd.DataFrame.from_records(records)
     above = [load_target(t).direction == "above" for t in settings.targets]

@@ -36,6 +36,7 @@ from moldiff.chemistry.scaffolds import has_substructure, parse_smarts
 from moldiff.core.errors import MoldiffError
 from moldiff.core.runtime import torch_threads
 from moldiff.pipeline.constraints import make_constraint
+from moldiff.pipeline.display import result_html
 from moldiff.pipeline.options import SampleOptions, check_count
 from moldiff.pipeline.sampling import SampleResult, as_record, sample
 from moldiff.store.modelfile import CONFIG_FILE
@@ -227,6 +228,10 @@ class GenerateResult(SampleResult):
             kept = dataclasses.replace(self, table=self.table.loc[self.table["kept"]])
             metrics["kept"] = {k: v for k, v in SampleResult.metrics(kept, *args, **kwargs).items() if k != "speed"}
         return metrics
+
+    def _repr_html_(self) -> str:
+        """Jupyter's view: the yield line, then the kept molecules' summary and grid (every molecule when unfiltered)."""
+        return result_html(self.title(), self.to_dataframe(), self.message() if self.filtered else None)
 
     def message(self) -> str:
         """One line on the generated and the kept molecules and the yield; says plainly when the budget ran out."""

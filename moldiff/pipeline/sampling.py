@@ -33,6 +33,7 @@ from moldiff.guidance.fudge import FudgeDenoiser
 from moldiff.guidance.multi import combine, is_single, network_passes, target_gammas
 from moldiff.guidance.presets import apply_preset
 from moldiff.pipeline.constraints import check_constraint_model, make_constraint
+from moldiff.pipeline.display import result_html, sample_title
 from moldiff.pipeline.options import DEFAULT_ORACLES, SampleOptions, check_count
 from moldiff.store.modelfile import StoredModel, read_model
 
@@ -76,6 +77,15 @@ class SampleResult:
         metrics = evaluate(strings, reference or self.reference, oracles, targets, fcd=fcd, progress=False)
         metrics["speed"] = self.speed()
         return metrics
+
+    def _repr_html_(self) -> str:
+        """Jupyter's view: settings, validity, novelty and property means, and a grid of the first molecules."""
+        return result_html(self.title(), self.table)
+
+    def title(self) -> str:
+        """One line: model, sampler, steps, guidance and time."""
+        return sample_title(self.model, self.options.sampler, self.options.steps, self.guidance,
+                            [t.name for t in self.targets], self.seconds)
 
     def speed(self) -> dict[str, float]:
         n = len(self.table)

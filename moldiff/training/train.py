@@ -1,8 +1,8 @@
 """Training with PyTorch Lightning: data, one LightningModule per model kind, EMA, checkpoints, export.
 
 - Data: QM9 (its train / valid splits) or any molecule file (split 90/5/5 with the QM9 seed, the
-  test part held out), tokenized to fixed length; molecules that do not fit are skipped and
-  counted. Target labels come from the oracles (values cached on disk), or, for a target labelled
+  test part held out), tokenized to fixed length (a file: with its own vocabulary, or a classifier's
+  ``--trunk-from`` denoiser's); molecules that do not fit are skipped and counted. Target labels come from the oracles (values cached on disk), or, for a target labelled
   by data, from its measured values: a molecule without one gets the null label (classifier-free
   guidance) or is left out (classifiers).
 - Optimisation: AdamW, linear warm-up then cosine decay to 10% of the peak rate, gradient
@@ -127,7 +127,11 @@ def prepare_training_data(config: TrainConfig, progress: bool = True) -> Trainin
         table = split_molecules(molecules.smiles)
         train = table.loc[table["split"] == "train", "smiles"].tolist()
         valid = table.loc[table["split"] == "valid", "smiles"].tolist()
-        tokenizer = tokenizer_class(config.representation).build(train + valid, config.max_length, progress=progress)
+        trunk = read_model(config.trunk_from).tokenizer if config.trunk_from else None
+        if isinstance(trunk, tokenizer_class(config.representation)):  # it will guide that denoiser: its vocabulary
+            tokenizer = type(trunk)(trunk.tokens, config.max_length)
+        else:
+            tokenizer = tokenizer_class(config.representation).build(train + valid, config.max_length, progress=progress)
         record = {"spec": config.data, "sha256": sha256_text("\n".join(molecules.smiles)),
                   "invalid_skipped": molecules.n_invalid}
     parts = {}
