@@ -77,7 +77,7 @@ def test_cli_frontier_writes_csv_json_plot(tiny, run_cli):
     table = pd.read_csv("f.csv")
     assert len(table) == 2 and set(table["guidance"]) == {"none", "cfg"}
     assert len(json.loads(Path("f.json").read_text())["points"]) == 2 and Path("f.png").exists()
-    assert Path("f.cache.json").exists() and "2 points (0 from the cache)" in result.stdout
+    assert Path("f.cache.json").exists() and "2 points (0 from the cache, 0 shipped)" in result.stdout
 
 
 @pytest.mark.parametrize("args,message", [

@@ -129,6 +129,7 @@ def sample_command(model: str, num_samples: int, out: Path, keep: str | None, wh
 @click.option("--batch-size", type=int, default=None, help="Sequences per network batch [default: all of a point's molecules].")
 @click.option("--papers-settings", is_flag=True, help="Ignore the models' recommended sampler settings (use the library defaults, as the papers).")
 @click.option("--cache", type=click.Path(path_type=Path), default=None, help="Cache of computed points [default: OUT with .cache.json].")
+@click.option("--shipped/--no-shipped", default=True, show_default=True, help="Take points that ship in the report (reports/qm9.json: the shipped models, 1,024 molecules, seed 0) instead of computing them.")
 @click.option("--jobs", type=int, default=1, show_default=True, help="Processes computing points at once.")
 @click.option("--out", "outputs", type=click.Path(path_type=Path), multiple=True, default=(Path("frontier.csv"),), show_default=True, help="Table of points: .csv or .json (repeatable).")
 @click.option("--plot", type=click.Path(path_type=Path), default=None, help="Plot: .png, .svg or .pdf.")
@@ -137,7 +138,7 @@ def sample_command(model: str, num_samples: int, out: Path, keep: str | None, wh
 @click.option("--fragments", default=None, help='A constrained frontier: every point links these fragments, "A*.*B".')
 def frontier_command(models: str, guidance: str, gammas: str, samplers: str | None, presets: str | None, steps: str | None,
                      num_samples: int, target: str, seed: int, fcd: bool, reference: str, batch_size: int | None,
-                     papers_settings: bool, cache: Path | None, jobs: int, outputs: tuple[Path, ...], plot: Path | None,
+                     papers_settings: bool, cache: Path | None, shipped: bool, jobs: int, outputs: tuple[Path, ...], plot: Path | None,
                      overlay: str | None, scaffold: str | None, fragments: str | None) -> None:
     """Sweep a product of models, guidance, gammas, samplers and steps: novelty against a property.
 
@@ -146,7 +147,7 @@ def frontier_command(models: str, guidance: str, gammas: str, samplers: str | No
     are marked. Points are cached by settings and weights, so a re-run computes only what is missing.
     """
     from moldiff.pipeline.constraints import make_constraint
-    from moldiff.pipeline.frontier import PAPER_POINTS, check_outputs, frontier, read_reference_points
+    from moldiff.pipeline.frontier import PAPER_POINTS, check_outputs, curve_label, frontier, read_reference_points
     from moldiff.pipeline.options import SampleOptions
 
     if overlay is not None and plot is None:
@@ -165,18 +166,19 @@ def frontier_command(models: str, guidance: str, gammas: str, samplers: str | No
         raise MoldiffError(f"--gamma takes numbers (3:1 for one per target) and --steps integers, comma-separated ({exc})") from None
     result = frontier(models, guidance=guidance, gammas=gamma_values, samplers=samplers, steps=step_values, presets=presets,
                       num_samples=num_samples, target=target, seed=seed, fcd=fcd, reference=reference, batch_size=batch_size,
-                      recommended=not papers_settings, cache=cache, jobs=jobs, **constrained)
+                      recommended=not papers_settings, cache=cache, shipped=shipped, jobs=jobs, **constrained)
     for out in outputs:
         result.save(out)
     if plot is not None:
         result.plot(plot, reference=overlay)
-    columns = ["model", "method", "steps", "gamma", "validity", "novel", *result.property_columns, "pareto", "cached"]
+    columns = ["model", "method", "options", "steps", "gamma", "validity", "novel", *result.property_columns, "pareto", "source"]
     click.echo(result.table[columns].to_string(index=False))
     if len(result.settings.targets) == 2:  # the hypervolume is exact for 3 objectives
         objectives = " x ".join(["novel", *result.settings.targets])
         for _, row in result.hypervolume().iterrows():
-            click.echo(f"hypervolume of {row['model']}: {row['method']} ({row['points']} points, {objectives} "
+            click.echo(f"hypervolume of {curve_label(row['model'], row['method'], row['options'])} ({row['points']} points, {objectives} "
                        f"from {row['reference']}): {row['hypervolume']:.4g}")
-    cached = int(result.table["cached"].sum())
-    click.echo(f"{len(result.table)} points ({cached} from the cache) -> {', '.join(map(str, outputs))}"
+    sources = result.table["source"].value_counts()
+    click.echo(f"{len(result.table)} points ({sources.get('cache', 0)} from the cache, {sources.get('shipped', 0)} shipped) "
+               f"-> {', '.join(map(str, outputs))}"
                + (f", {plot}" if plot is not None else ""))

@@ -344,7 +344,7 @@ def _worker(point: Point, settings: Settings) -> dict[str, Any]:
     return run_point(point, settings)
 
 
-@dataclass
+@dataclass(repr=False)
 class Frontier:
     """The points of a sweep with their metrics (``table``), Pareto flags and the shared settings."""
 
@@ -392,6 +392,9 @@ class Frontier:
         if count < 1:
             raise MoldiffError(f"count must be at least 1, not {count}")
         return sample_point(self.points[row], self.settings, count, progress)
+
+    def __repr__(self) -> str:
+        return f"Frontier({len(self.table)} points, {self.settings.num_samples:,} molecules each, target {self.settings.target})"
 
     def _repr_html_(self) -> str:
         """Jupyter's view: where the points came from and their main columns."""

@@ -167,7 +167,7 @@ def check_budget(num_samples: int, max_samples: int | None, filtered: bool) -> i
     return max_samples
 
 
-@dataclass
+@dataclass(repr=False)
 class GenerateResult(SampleResult):
     """A :class:`SampleResult` whose ``table`` holds every generated molecule with a ``kept`` column.
 

@@ -44,7 +44,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("moldiff")
 
 
-@dataclass
+@dataclass(repr=False)
 class SampleResult:
     """Sampled molecules (one row each: ``smiles`` canonical or empty, ``raw``, ``valid``, ``novel``,
     oracle values) and what producing them cost."""
@@ -77,6 +77,9 @@ class SampleResult:
         metrics = evaluate(strings, reference or self.reference, oracles, targets, fcd=fcd, progress=False)
         metrics["speed"] = self.speed()
         return metrics
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({len(self.table)} molecules from {self.title()})"
 
     def _repr_html_(self) -> str:
         """Jupyter's view: settings, validity, novelty and property means, and a grid of the first molecules."""
