@@ -21,7 +21,7 @@ def grid_png(smiles: Sequence[str], legends: Sequence[str] | None = None, per_ro
     if not smiles:
         raise MoldiffError("no molecules to draw")
     molecules = [to_mol(s) for s in smiles]
-    image = Draw.MolsToGridImage(molecules, molsPerRow=max(1, min(per_row, len(molecules))), subImgSize=cell,
+    image = Draw.MolsToGridImage(molecules, molsPerRow=min(per_row, len(molecules)), subImgSize=cell,
                                  legends=list(legends) if legends is not None else None, returnPNG=True)
     return image if isinstance(image, bytes) else image.data  # an IPython Image once rdkit's IPythonConsole is loaded
 

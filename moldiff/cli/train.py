@@ -94,7 +94,8 @@ def train_command(kind: str, targets: str, **options) -> None:
                    "labelled by the oracle on what they decode to (copies that decode to no molecule are dropped).")
 @click.option("--trunk-from", default=None, metavar="MODEL",
               help="Start the classifier's embedding and transformer blocks from a denoiser of the same preset and "
-                   "representation (mdlm for --process mask, udlm for uniform); its class head starts fresh.")
+                   "representation (mdlm for --process mask, udlm for uniform); its class head starts fresh. With --data FILE, "
+                   "the file is tokenised with that denoiser's vocabulary, so the classifier can guide it.")
 @_training_options
 def train_classifier_command(target: str, process: str, sampled: tuple[str, ...], **options) -> None:
     """Train a guidance classifier: p(y | z_t) for D-CBG or p(y | prefix) for FUDGE.

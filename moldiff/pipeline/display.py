@@ -91,9 +91,6 @@ def sample_title(model: str, sampler: str, steps: int, guidance: str, targets: S
 
 def frontier_html(table: pd.DataFrame, columns: Sequence[str], num_samples: int, seed: int) -> str:
     """A sweep: where its points came from, then their table."""
-    sources = table["source"].value_counts() if "source" in table else pd.Series(dtype=int)
-    origin = ", ".join(f"{count} {source}" for source, count in sources.items())
-    head = (f"<p><b>Frontier: {len(table)} points</b>, {num_samples:,} molecules each, seed {seed}"
-            + (f" ({html.escape(origin)})" if origin else "") + "</p>")
-    shown = [c for c in columns if c in table]
-    return head + table[shown].to_html(border=0, index=True, float_format=lambda v: f"{v:.3g}", classes="moldiff-frontier")
+    origin = ", ".join(f"{count} {source}" for source, count in table["source"].value_counts().items())
+    head = f"<p><b>Frontier: {len(table)} points</b>, {num_samples:,} molecules each, seed {seed} ({html.escape(origin)})</p>"
+    return head + table[list(columns)].to_html(border=0, index=True, float_format=lambda v: f"{v:.3g}", classes="moldiff-frontier")

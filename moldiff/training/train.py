@@ -2,9 +2,10 @@
 
 - Data: QM9 (its train / valid splits) or any molecule file (split 90/5/5 with the QM9 seed, the
   test part held out), tokenized to fixed length (a file: with its own vocabulary, or a classifier's
-  ``--trunk-from`` denoiser's); molecules that do not fit are skipped and counted. Target labels come from the oracles (values cached on disk), or, for a target labelled
-  by data, from its measured values: a molecule without one gets the null label (classifier-free
-  guidance) or is left out (classifiers).
+  ``--trunk-from`` denoiser's); molecules that do not fit are skipped and counted. Target labels
+  come from the oracles (values cached on disk), or, for a target labelled by data, from its
+  measured values: a molecule without one gets the null label (classifier-free guidance) or is
+  left out (classifiers).
 - Optimisation: AdamW, linear warm-up then cosine decay to 10% of the peak rate, gradient
   clipping, EMA weights (a frozen copy of the network, used for validation and export).
 - Exact resumption: every random draw of a step (batch order, noise, label dropout, dropout)
