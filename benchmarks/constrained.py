@@ -1,16 +1,19 @@
-"""Constrained generation with the default model: scaffold decoration, two attachment points, linking, analogs.
+"""Constrained generation: scaffold decoration, two attachment points, linking, analogs.
 
-For each scaffold (QM9-sized, one attachment point), samples ``--num-samples`` molecules with the
+``--set qm9`` (default) decorates QM9-sized scaffolds with the default model; ``--set drug-like``
+decorates drug-like ones (a phenylpiperazine, a kinase hinge binder, an amide linker) with
+``moses-selfies-mdlm``. For each scaffold (one attachment point), samples ``--num-samples`` molecules with the
 model's recommended sampler and reports: validity (after the redraws of molecules that break the
 scaffold), the share of valid molecules that carry the scaffold correctly (re-checked here with
 RDKit, independently of the sampler's own check: must be 100%), the share whose first draw already
-kept the scaffold, and the number of distinct decorations (next to how many QM9 itself holds). Then: D-CFG toward ``rings`` on a
-decorated scaffold against unguided decoration (mean ring count), two attachment points and
+kept the scaffold, and the number of distinct decorations (next to how many QM9 itself holds). Then:
+D-CFG (toward ``rings``, or ``moses-qed``) on a decorated scaffold against unguided decoration (mean
+ring count and QED), two attachment points and
 fragment linking (validity, distinct decorations), and analogs (``start`` with ``remask 0.3``:
 validity and median Tanimoto similarity to the start molecule). Writes a markdown table to
-``--out`` (default ``reports/constrained.md``). Usage::
+``--out`` (default ``reports/constrained.md``, ``reports/constrained_drug-like.md``). Usage::
 
-    python benchmarks/constrained.py [--num-samples 256] [--seed 0] [--out reports/constrained.md]
+    python benchmarks/constrained.py [--set qm9|drug-like] [--num-samples 256] [--seed 0] [--out FILE]
 """
 
 from __future__ import annotations
@@ -28,11 +31,27 @@ from moldiff.chemistry.scaffolds import check_decorated, parse_scaffold
 from moldiff.core.files import atomic_write
 from moldiff.pipeline.model import load
 
-SCAFFOLDS = {"cyclopropyl": "*C1CC1", "oxetanyl": "*C1COC1", "tetrahydrofuranyl": "*C1CCOC1",
-             "phenyl": "*c1ccccc1", "4-pyridyl": "*c1ccncc1"}
-TWO_POINTS = {"cyclobutane-1,3-diyl": "*C1CC(*)C1", "1,4-phenylene": "*c1ccc(*)cc1"}
-FRAGMENTS = {"cyclopropyl + oxetanyl": "C1CC1*.*C1COC1"}
-ANALOGS = ("CC1=CC(O)CC1N", "OCC1=CC=CN1", "CC(C)(O)C#CC=O", "O=C1CCC2OC12")
+#: Per scaffold set: the model it decorates with, one-attachment scaffolds, two-attachment ones, fragments to
+#: link, analog start molecules, the target of the guided row and the scaffold it guides on.
+SETS = {
+    "qm9": dict(
+        model="qm9-selfies-mdlm",
+        scaffolds={"cyclopropyl": "*C1CC1", "oxetanyl": "*C1COC1", "tetrahydrofuranyl": "*C1CCOC1",
+                   "phenyl": "*c1ccccc1", "4-pyridyl": "*c1ccncc1"},
+        two_points={"cyclobutane-1,3-diyl": "*C1CC(*)C1", "1,4-phenylene": "*c1ccc(*)cc1"},
+        fragments={"cyclopropyl + oxetanyl": "C1CC1*.*C1COC1"},
+        analogs=("CC1=CC(O)CC1N", "OCC1=CC=CN1", "CC(C)(O)C#CC=O", "O=C1CCC2OC12"),
+        guided=("oxetanyl", "rings")),
+    "drug-like": dict(
+        model="moses-selfies-mdlm",
+        scaffolds={"4-phenylpiperazin-1-yl": "*N1CCN(c2ccccc2)CC1",
+                   "2-anilinopyrimidin-4-yl (kinase hinge binder)": "*c1ccnc(Nc2ccccc2)n1",
+                   "morpholin-4-yl": "*N1CCOCC1"},
+        two_points={"amide linker": "*C(=O)N*", "1,4-phenylene": "*c1ccc(*)cc1"},
+        fragments={"phenylpiperazine + pyridine": "c1ccc(cc1)N1CCN(CC1)*.*c1ccncc1"},
+        analogs=("CC(=O)Nc1ccc(O)cc1", "O=C(Nc1ccccc1)c1ccncc1", "Cc1ccc(NC(=O)c2ccc(CN3CCNCC3)cc2)cc1"),
+        guided=("4-phenylpiperazin-1-yl", "moses-qed")),
+}
 
 
 def qm9_decorations(text: str) -> int:
@@ -61,7 +80,7 @@ def scaffold_row(model, name: str, text: str, n: int, seed: int, fragments: bool
         "scaffold kept (of valid)": float(np.mean(kept)) if kept else float("nan"),
         "first draw kept it": float((table["redraws"] == 0).mean()),
         "distinct decorations": int(decorations.nunique()),
-        "mean rings (valid)": float(valid["rings"].mean()), "seconds": round(time.perf_counter() - start, 1),
+        "mean rings (valid)": float(valid["rings"].mean()), "mean QED (valid)": float(valid["qed"].mean()), "seconds": round(time.perf_counter() - start, 1),
     }
     print(row, flush=True)
     return row
@@ -79,28 +98,34 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--num-samples", type=int, default=256)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--gamma", type=float, default=2.0, help="D-CFG strength toward rings")
-    parser.add_argument("--out", type=Path, default=Path("reports/constrained.md"))
+    parser.add_argument("--gamma", type=float, default=2.0, help="D-CFG strength of the guided row")
+    parser.add_argument("--set", choices=sorted(SETS), default="qm9", help="scaffolds (and the model that decorates them)")
+    parser.add_argument("--out", type=Path, default=None, help="default: reports/constrained.md (qm9), reports/constrained_<set>.md")
     args = parser.parse_args()
-    model = load("qm9-selfies-mdlm")
+    chosen = SETS[args.set]
+    out = args.out or Path("reports/constrained.md" if args.set == "qm9" else f"reports/constrained_{args.set}.md")
+    model = load(chosen["model"])
     n, seed = args.num_samples, args.seed
     sections = []
 
-    rows = [{**scaffold_row(model, name, text, n, seed), "distinct decorations in QM9": qm9_decorations(text)}
-            for name, text in SCAFFOLDS.items()]
+    rows = [scaffold_row(model, name, text, n, seed) for name, text in chosen["scaffolds"].items()]
+    if args.set == "qm9":  # how many decorations QM9 itself holds: an upper reference for a QM9 model
+        rows = [{**row, "distinct decorations in QM9": qm9_decorations(text)} for row, text in zip(rows, chosen["scaffolds"].values())]
     sections.append("## One attachment point\n\n" + markdown(rows))
 
-    guided = [scaffold_row(model, "oxetanyl, unguided", SCAFFOLDS["oxetanyl"], n, seed),
-              scaffold_row(model, f"oxetanyl, cfg gamma {args.gamma:g} toward rings", SCAFFOLDS["oxetanyl"], n, seed,
-                           guidance="cfg", target="rings", gamma=args.gamma)]
-    sections.append("## D-CFG toward rings on a decorated scaffold\n\n" + markdown(guided))
+    name, target = chosen["guided"]
+    text = chosen["scaffolds"][name]
+    guided = [scaffold_row(model, f"{name}, unguided", text, n, seed),
+              scaffold_row(model, f"{name}, cfg gamma {args.gamma:g} toward {target}", text, n, seed,
+                           guidance="cfg", target=target, gamma=args.gamma)]
+    sections.append(f"## D-CFG toward {target} on a decorated scaffold\n\n" + markdown(guided))
 
-    multi = [scaffold_row(model, name, text, n, seed) for name, text in TWO_POINTS.items()]
-    multi += [scaffold_row(model, name, text, n, seed, fragments=True) for name, text in FRAGMENTS.items()]
+    multi = [scaffold_row(model, name, text, n, seed) for name, text in chosen["two_points"].items()]
+    multi += [scaffold_row(model, name, text, n, seed, fragments=True) for name, text in chosen["fragments"].items()]
     sections.append("## Two attachment points and linking (span length uniform in 1..6 tokens)\n\n" + markdown(multi))
 
     analogs = []
-    for smiles in ANALOGS:
+    for smiles in chosen["analogs"]:
         start = time.perf_counter()
         table = model.sample(n, seed=seed, progress=False, start=smiles, remask=0.3).to_dataframe()
         valid, same = table.loc[table["valid"]], canonical_smiles(smiles)
@@ -112,9 +137,10 @@ def main() -> None:
         print(analogs[-1], flush=True)
     sections.append("## Analogs (`--from SMILES --remask 0.3`)\n\n" + markdown(analogs))
 
-    text = (f"# Constrained generation (qm9-selfies-mdlm, recommended sampler, seed {seed})\n\n"
-            f"Generated by `python benchmarks/constrained.py --num-samples {n} --seed {seed}`.\n\n" + "\n\n".join(sections) + "\n")
-    with atomic_write(args.out) as handle:
+    text = (f"# Constrained generation ({chosen['model']}, recommended sampler, seed {seed})\n\n"
+            f"Generated by `python benchmarks/constrained.py --set {args.set} --num-samples {n} --seed {seed}`.\n\n"
+            + "\n\n".join(sections) + "\n")
+    with atomic_write(out) as handle:
         handle.write(text)
     print(text)
 

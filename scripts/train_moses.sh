@@ -1,39 +1,47 @@
 #!/usr/bin/env bash
-# Trains the drug-like SELFIES MDLM on MOSES (issue 30) into models/moses-selfies-mdlm, in stages.
+# Trains the drug-like SELFIES MDLM on MOSES (issue 30) into models/moses-selfies-mdlm, in stages, and its
+# D-CBG classifier into guidance/moses-qed/mask-selfies.
 #
-#   scripts/train_moses.sh [NAME ...]     # default: every stage, in order
+#   scripts/train_moses.sh [NAME ...]     # default: every run, in order
 #
 # Needs the fetched MOSES data (`make moses`). Stage 1 (moses-selfies-mdlm) trains from scratch; stage K
 # (moses-selfies-mdlm-K) warm-starts (--init-from) from the exported model of the stages before it. Each
 # run trains into $RUNS/NAME (checkpoints every 250 steps; run the script again to resume an interrupted
-# run, and a finished one is not trained again) and is exported in half precision to models/. Training
-# validates on 10,000 molecules held out of MOSES train (MOSES has no validation split). The targets
-# moses-qed and moses-rings (guidance/) are the top deciles of MOSES Test, labels for D-CFG.
-# The shipped stages ran on CPU (2 cores; the medium preset, ~1 s a step on one thread); on a GPU,
+# run, and a finished one is not trained again) and is exported in half precision. Training validates on
+# 10,000 molecules held out of MOSES train (MOSES has no validation split). A CPU stage trains on a seeded
+# sample of $SAMPLE training molecules (a later stage takes another seed, so another sample). The targets
+# moses-qed and moses-rings (guidance/) are the top deciles of MOSES Test, labels for D-CFG. The classifier
+# moses-qed-mask-selfies predicts moses-qed from noisy input for D-CBG, started from the model's trunk.
+# The shipped stages ran on CPU (2 cores; the medium preset, ~0.6 s a step on two threads); on a GPU,
 # PRESET=small STEPS=50000 scripts/train_moses.sh trains a larger model from scratch.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 RUNS=${RUNS:-runs}
 PRESET=${PRESET:-medium}
-STEPS=${STEPS:-2000}                   # stage 1 on CPU: what one session could train beside other work
+STEPS=${STEPS:-6000}                   # stage 1 on CPU: what one session could train beside other work
+SAMPLE=${SAMPLE:-300000}               # molecules of MOSES train a CPU stage sees (tokenized and labelled: ~1.6M take hours)
 MOLDIFF=${MOLDIFF:-moldiff}
-COMMON=(--kind mdlm --representation selfies --data moses --max-length 64 --targets moses-qed,moses-rings
-        --preset "$PRESET" --batch-size 128 --checkpoint-every 250 --val-every 1000 --val-molecules 2048)
+COMMON=(--representation selfies --data moses --max-length 64 --preset "$PRESET" --batch-size 128
+        --checkpoint-every 250 --val-every 500 --val-molecules 2048)
+DENOISER=(train --kind mdlm --targets moses-qed,moses-rings)
 declare -A STAGES=(
-    [moses-selfies-mdlm]="--max-steps $STEPS --lr 2e-3 --warmup-steps 200 --seed 0"
+    [moses-selfies-mdlm]="${DENOISER[*]} --max-steps $STEPS --train-molecules $SAMPLE --lr 2e-3 --warmup-steps 200 --seed 0"
+    [moses-qed-mask-selfies]="train-classifier --target moses-qed --process mask --trunk-from models/moses-selfies-mdlm --max-steps 1500 --train-molecules 100000 --lr 5e-4 --warmup-steps 100 --seed 1"
 )
-ORDER=(moses-selfies-mdlm)
+declare -A EXPORT=([moses-selfies-mdlm]=models/moses-selfies-mdlm [moses-qed-mask-selfies]=guidance/moses-qed/mask-selfies)
+ORDER=(moses-selfies-mdlm moses-qed-mask-selfies)
 
 for name in "${@:-${ORDER[@]}}"; do
     [[ -v STAGES[$name] ]] || { echo "unknown run '$name': choose from ${ORDER[*]}" >&2; exit 2; }
     read -r -a stage <<<"${STAGES[$name]}"
     warm=()
-    [[ $name == *-[0-9] ]] && warm=(--init-from models/moses-selfies-mdlm)
+    [[ $name == moses-selfies-mdlm-[0-9] ]] && warm=(--init-from models/moses-selfies-mdlm)
     resume=()
     [[ -f $RUNS/$name/checkpoints/last.ckpt ]] && resume=(--resume)
     [[ -f $RUNS/$name/config.json ]] ||
-        "$MOLDIFF" train "${COMMON[@]}" "${stage[@]}" "${warm[@]}" --out "$RUNS/$name" "${resume[@]}"
-    "$MOLDIFF" export-model "$RUNS/$name" models/moses-selfies-mdlm --dtype float16 --force \
-        --recommend sampler=remdm-loop,steps=128,top_p=0.9
+        "$MOLDIFF" "${stage[@]}" "${COMMON[@]}" "${warm[@]}" --out "$RUNS/$name" "${resume[@]}"
+    recommend=()
+    [[ ${stage[0]} == train ]] && recommend=(--recommend sampler=remdm-loop,steps=128,top_p=0.9)
+    "$MOLDIFF" export-model "$RUNS/$name" "${EXPORT[$name]}" --dtype float16 --force "${recommend[@]}"
 done

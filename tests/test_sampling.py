@@ -13,6 +13,8 @@ from moldiff.core.errors import MoldiffError
 from moldiff.training.config import TrainConfig
 from moldiff.training.train import train
 
+REPO = Path(__file__).resolve().parents[1]
+
 
 @pytest.fixture(scope="module")
 def models(tmp_path_factory) -> dict[str, Path]:
@@ -171,3 +173,27 @@ def test_api_preset_sets_guidance_and_sampler_and_explicit_options_win(models, p
 def test_cli_help_lists_the_presets(run_cli):
     out = run_cli("sample", "--help").stdout
     assert all(name in out for name in ("paper-rings-cfg", "paper-rings-cbg", "paper-qed-cfg", "paper-qed-cbg"))
+
+
+def test_novelty_is_judged_against_the_data_set_the_model_learned_unless_a_reference_is_given(monkeypatch):
+    from types import SimpleNamespace
+
+    from moldiff.pipeline import sampling
+    from moldiff.pipeline.sampling import default_reference
+
+    moses = SimpleNamespace(config={"data": {"spec": "moses"}}, path=Path("moses-selfies-mdlm"))
+    if (REPO / "data" / "moses").exists():  # this checkout fetched the MOSES data
+        assert default_reference(moses) == "moses"
+
+    def not_fetched(name: str):
+        raise MoldiffError(f"the {name} data is not fetched")
+
+    monkeypatch.setattr(sampling, "fetched_dir", not_fetched)
+    with pytest.raises(MoldiffError, match=r"not fetched here: run `moldiff data fetch moses` once, or pass a reference"):
+        default_reference(moses)
+    assert default_reference(SimpleNamespace(config={"data": {"spec": "qm9"}})) == "qm9"
+    assert default_reference(SimpleNamespace(config={"data": {"spec": "/somewhere/mine.csv"}})) == "qm9"
+    assert default_reference(SimpleNamespace(config={})) == "qm9"
+    model = moldiff.load("qm9-selfies-mdlm")
+    assert model.sample(2, steps=4, progress=False).reference == "qm9"
+    assert model.sample(2, steps=4, reference="qm9:test", progress=False).reference == "qm9:test"

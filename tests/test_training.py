@@ -460,3 +460,22 @@ def test_sampled_molecules_join_the_training_split_as_sampled_with_oracle_labels
             prepare_training_data(_config(molecules, "classifier", "mask", "run", sampled=[str(tmp_path / path)]), progress=False)
     with pytest.raises(MoldiffError, match="applies to classifiers"):
         _config(molecules, "mdlm", None, "run", sampled=[str(sampled)])
+
+
+def test_train_molecules_draws_a_seeded_sample_of_the_train_split_and_leaves_validation_alone(molecules):
+    whole = prepare_training_data(_config(molecules, "mdlm", None, "run"), progress=False)
+    rows = {tuple(row) for row in whole.train_ids.tolist()}
+    sample = prepare_training_data(_config(molecules, "mdlm", None, "run", train_molecules=20), progress=False)
+    assert len(sample.train_ids) == 20 and {tuple(row) for row in sample.train_ids.tolist()} <= rows
+    assert sample.record["train_sample"] == {"molecules": 20, "seed": 0}
+    assert torch.equal(sample.valid_ids, whole.valid_ids)
+    again = prepare_training_data(_config(molecules, "mdlm", None, "run", train_molecules=20), progress=False)
+    assert torch.equal(again.train_ids, sample.train_ids) and torch.equal(again.train_labels, sample.train_labels)
+    other = prepare_training_data(_config(molecules, "mdlm", None, "run", train_molecules=20, seed=1), progress=False)
+    assert not torch.equal(other.train_ids, sample.train_ids)
+    everything = prepare_training_data(_config(molecules, "mdlm", None, "run", train_molecules=10**6), progress=False)
+    assert torch.equal(everything.train_ids, whole.train_ids)
+    config = _config(molecules, "mdlm", None, "run", train_molecules=20)
+    assert "--train-molecules 20" in config.command()
+    with pytest.raises(MoldiffError, match="train_molecules must be at least 0"):
+        _config(molecules, "mdlm", None, "x", train_molecules=-1)

@@ -48,7 +48,7 @@ from moldiff.guidance.presets import presets_help
 @click.option("--classifier", default=None, help="Classifier directory for cbg/fudge, comma-separated with several targets [default: guidance/TARGET/PROCESS].")
 @click.option("--top-k", type=click.IntRange(min=1), default=None, help="cbg (masked) and fudge: candidates the classifier scores per position [default: the whole vocabulary].")
 @click.option("--preset", default=None, help=f"The ReMDM paper's QM9 settings (guidance, target, sampler; explicit sampler options override them): {presets_help()}.")
-@click.option("--reference", default="qm9", show_default=True, help="Data set spec or molecule file that novelty is judged against.")
+@click.option("--reference", default=None, help="Data set spec or molecule file that novelty is judged against [default: the data set the model was trained on (qm9, moses), else qm9].")
 @click.option("--out", type=click.Path(path_type=Path), default=Path("samples.csv"), show_default=True, help="Output: .csv, .jsonl, .sdf or .smi.")
 def sample_command(model: str, num_samples: int, out: Path, keep: str | None, where: str | None, max_samples: int | None,
                    write_all: bool, threads: str | None, **options) -> None:

@@ -19,6 +19,7 @@ def _training_options(function):
         click.option("--representation", default=defaults["representation"], show_default=True, help="smiles or selfies."),
         click.option("--preset", default=defaults["preset"], show_default=True, help="Network size: tiny, compact (0.3M), medium (1.2M), small (6M), base (92M, GPU)."),
         click.option("--data", default=defaults["data"], show_default=True, help="qm9 or a molecule file (split 90/5/5, test held out)."),
+        click.option("--train-molecules", type=click.IntRange(min=0), default=defaults["train_molecules"], show_default=True, help="Train on a sample of N molecules of the train split, drawn with --seed (0: all); only they are tokenized and labelled."),
         click.option("--max-steps", type=click.IntRange(min=1), default=defaults["max_steps"], show_default=True, help="Optimiser steps (may be raised when resuming)."),
         click.option("--batch-size", type=click.IntRange(min=1), default=defaults["batch_size"], show_default=True, help="Molecules per step per device; memory grows linearly with it (base preset: 256 fits 16 GB of GPU memory in bf16)."),
         click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=defaults["lr"], show_default=True, help="Peak learning rate (AdamW)."),

@@ -36,7 +36,8 @@ class SampleOptions:
     several) with strength ``gamma`` (a number for every target, or a list, one per target);
     ``classifier`` and ``top_k`` for cbg and fudge. Run: ``seed`` (None: drawn and reported),
     ``batch_size``, ``device``, ``threads``, ``progress``, ``skip_unchanged``.
-    Results: novelty against ``reference``, scored by ``oracles``. Filters (only
+    Results: novelty against ``reference`` (None: the built-in data set the model was trained on, else
+    ``qm9``; see :func:`moldiff.pipeline.sampling.default_reference`), scored by ``oracles``. Filters (only
     :func:`~moldiff.pipeline.generate.generate`): ``keep``, ``where``, ``max_samples``. Constraints
     (:mod:`moldiff.pipeline.constraints`): ``scaffold`` or ``fragments`` to decorate or link, or a
     ``start`` molecule whose ``remask`` share of tokens and/or ``remask_atoms`` (SMARTS) are regenerated.
@@ -67,7 +68,7 @@ class SampleOptions:
     threads: int | str | None = None
     progress: bool = True
     skip_unchanged: bool = True
-    reference: str = "qm9"
+    reference: str | None = None
     oracles: str | Sequence[str] | None = None
     keep: str | Sequence[str] | None = None
     where: str | Sequence[str] | None = None

@@ -18,6 +18,7 @@ import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
+from moldiff.chemistry.data import FETCHED_DATASETS, fetched_dir, parse_spec
 from moldiff.chemistry.metrics import evaluate, molecule_table
 from moldiff.chemistry.oracles import parse_oracles
 from moldiff.chemistry.targets import Target, available_targets, check_trained_target, load_target, read_target
@@ -138,6 +139,7 @@ def sample(model: StoredModel | LoadedModel | str = DEFAULT_MODEL, num_samples: 
     model = as_record(model, options.device)
     if model.kind == "classifier":
         raise MoldiffError(f"{model.path} is a guidance classifier, not a generative model")
+    reference = options.reference or default_reference(model)
     denoiser, targets = guided_denoiser(model, guidance, gamma, target, options.classifier, options.top_k)
     oracle_names = list(dict.fromkeys([*oracle_names, *(t.oracle for t in targets)]))
     settings["sampler"] = settings.get("sampler") or DEFAULT_SAMPLER[denoiser.kind]
@@ -159,13 +161,30 @@ def sample(model: StoredModel | LoadedModel | str = DEFAULT_MODEL, num_samples: 
         update = ProgressLines(batches * per_batch, reached).update if options.progress and bar.disable else bar.update
         if constraint is None:
             out = sample_tokens(denoiser, num_samples, sampler_options, options.batch_size, first_index, update)
-            table = molecule_table(model.tokenizer, out.tokens.numpy(), options.reference, oracle_names)
+            table = molecule_table(model.tokenizer, out.tokens.numpy(), reference, oracle_names)
         else:
             table, out = constraint.sample(denoiser, model.tokenizer, num_samples, sampler_options, options.batch_size,
-                                           first_index, options.reference, oracle_names, update)
+                                           first_index, reference, oracle_names, update)
     seconds = time.perf_counter() - start
     return SampleResult(table, sampler_options, str(model.path), seconds, out.evaluations, out.network_seconds,
-                        options.reference, targets, network_passes(denoiser), guidance)
+                        reference, targets, network_passes(denoiser), guidance)
+
+
+def default_reference(model: StoredModel) -> str:
+    """What novelty is judged against when the user names nothing: the built-in data set the model was
+    trained on, all its splits (``moses`` for a MOSES model: an error saying how to fetch it when it is
+    not here), else ``qm9`` (a model trained on a file: pass ``reference``)."""
+    parsed = parse_spec(str(model.config.get("data", {}).get("spec", "")))
+    if parsed is None:
+        return "qm9"
+    if parsed[0] in FETCHED_DATASETS:
+        try:
+            fetched_dir(parsed[0])
+        except MoldiffError:
+            raise MoldiffError(f"{model.path.name} judges novelty against the {parsed[0]} data it learned, which is not "
+                               f"fetched here: run `moldiff data fetch {parsed[0]}` once, or pass a reference "
+                               "(--reference qm9, or a molecule file)") from None
+    return parsed[0]
 
 
 class ProgressLines:

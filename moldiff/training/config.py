@@ -20,7 +20,7 @@ RESUMABLE_CHANGES = ("max_steps", "val_every", "checkpoint_every", "val_samples"
 #: Values that reproduce runs recorded before a field existed (read for ``train_config.json`` files that lack it).
 LEGACY_VALUES = {"label_dropout_all": 0.0, "loss_weighting": "elbo", "randomized_smiles": 0, "init_from": None,
                  "val_samples": 0, "sampled": [], "sampled_repeat": 1, "perturbed": 0,
-                 "trunk_from": None}
+                 "trunk_from": None, "train_molecules": 0}
 
 
 @dataclass
@@ -34,6 +34,9 @@ class TrainConfig:
     targets: list[str] = field(default_factory=list)
     preset: str = "small"
     data: str = "qm9"
+    #: Train on a sample of this many molecules of the train split, drawn with ``seed`` (0: all of it).
+    #: For a large data set that a run will not see whole: only the sample is tokenized and labelled.
+    train_molecules: int = 0
     max_steps: int = 5000
     batch_size: int = 128
     lr: float = 3e-4
@@ -91,7 +94,8 @@ class TrainConfig:
                 raise MoldiffError(f"{name} must be in [{low:g}, {high:g}), not {getattr(self, name)}")
         if not self.lr > 0:
             raise MoldiffError(f"lr must be positive, not {self.lr}")
-        for name in ("weight_decay", "grad_clip", "warmup_steps", "randomized_smiles", "val_samples", "perturbed"):
+        for name in ("weight_decay", "grad_clip", "warmup_steps", "randomized_smiles", "val_samples", "perturbed",
+                     "train_molecules"):
             if getattr(self, name) < 0:
                 raise MoldiffError(f"{name} must be at least 0, not {getattr(self, name)}")
         if self.loss_weighting not in LOSS_WEIGHTINGS:

@@ -5,7 +5,8 @@
   ``--trunk-from`` denoiser's); molecules that do not fit are skipped and counted. Target labels
   come from the oracles (values cached on disk), or, for a target labelled by data, from its
   measured values: a molecule without one gets the null label (classifier-free guidance) or is
-  left out (classifiers).
+  left out (classifiers). ``--train-molecules N`` trains on a seeded sample of the train split, so a
+  large data set (MOSES) that a run will not see whole is tokenized and labelled only as far as used.
 - Optimisation: AdamW, linear warm-up then cosine decay to 10% of the peak rate, gradient
   clipping, EMA weights (a frozen copy of the network, used for validation and export).
 - Exact resumption: every random draw of a step (batch order, noise, label dropout, dropout)
@@ -135,6 +136,9 @@ def prepare_training_data(config: TrainConfig, progress: bool = True) -> Trainin
             tokenizer = tokenizer_class(config.representation).build(train + valid, config.max_length, progress=progress)
         record = {"spec": config.data, "sha256": sha256_text("\n".join(molecules.smiles)),
                   "invalid_skipped": molecules.n_invalid}
+    if config.train_molecules:
+        train = _train_sample(train, config.train_molecules, config.seed)
+        record["train_sample"] = {"molecules": len(train), "seed": config.seed}
     parts = {}
     for split_name, smiles in (("train", train), ("valid", valid)):
         encoded = tokenizer.encode_batch(smiles, progress=progress)
@@ -179,6 +183,15 @@ def prepare_training_data(config: TrainConfig, progress: bool = True) -> Trainin
         labelled = (train_labels != NULL_LABEL).all(1)
         train_ids, train_labels = train_ids[labelled], train_labels[labelled]
     return TrainingData(tokenizer, targets, train_ids, train_labels, parts["valid"][0], parts["valid"][1], record)
+
+
+def _train_sample(train: list[str], count: int, seed: int) -> list[str]:
+    """``count`` molecules of the train split drawn without replacement with ``seed``, in their order;
+    the whole split when it holds no more."""
+    if count >= len(train):
+        return train
+    chosen = np.sort(np.random.default_rng(seed).choice(len(train), count, replace=False))
+    return [train[i] for i in chosen]
 
 
 def _oracle_labels(smiles: list[str], targets: list[Target], progress: bool) -> np.ndarray:
