@@ -20,7 +20,7 @@ demo: $(STAMP)
 	$(BIN)/moldiff sample --guidance cfg --gamma 2 --target rings --out $(OUT)/samples.csv
 
 test: $(STAMP)
-	$(BIN)/python -m pytest -q --durations=15
+	$(BIN)/python -m pytest -q --durations=15 -n auto
 
 # MOSES (issue 30): fetch its data once into data/moses/ (pip download of the molsets wheel, sha256-checked).
 moses: $(STAMP)

@@ -6,7 +6,8 @@ settings, so ``--render-only`` or a rerun with the same model recomputes nothing
 1. the full MOSES metric table of ``--molecules`` generated molecules (recommended settings, seed 0),
    beside MOSES train scored at the same sizes (what a perfect model scores here) and the MOSES
    paper's published baselines;
-2. inference-time scaling over T (``--scaling``, ``--scaling-molecules`` each);
+2. inference-time scaling over T (``--scaling``) and other sampler settings (``--variants``),
+   ``--scaling-molecules`` each;
 3. a D-CFG frontier toward the ``moses-qed`` target (``--qed-gamma``, ``--guided-molecules`` each);
 4. the learning curve (``reports/learning_curves/<model>.csv``, from ``scripts/learning_curves.py``).
 
@@ -134,12 +135,13 @@ def compute(args: argparse.Namespace, cache: Cache, weights: str) -> dict[str, A
         "scaling": [],
         "qed": [],
     }
-    for steps in args.scaling:
-        def scaling_row(steps=steps) -> dict[str, Any]:
-            result = model_once().sample(args.scaling_molecules, steps=steps, seed=args.seed, progress=True)
-            return {"steps": steps, "metrics": moses_metrics(generated_strings(result), references=refs_once(), progress=True),
+    for settings in [{"steps": steps} for steps in args.scaling] + args.variants:
+        def scaling_row(settings=settings) -> dict[str, Any]:
+            result = model_once().sample(args.scaling_molecules, seed=args.seed, progress=True, **settings)
+            return {"settings": settings, "metrics": moses_metrics(generated_strings(result), references=refs_once(), progress=True),
                     "sampling_seconds": round(result.seconds, 1), "options": _options(result)}
-        out["scaling"].append(cache.get(f"scaling|{weights}|T={steps},n={args.scaling_molecules},ref={args.reference_sample},seed={args.seed}", scaling_row))
+        name = ",".join(f"{k}={v}" for k, v in settings.items())
+        out["scaling"].append(cache.get(f"scaling|{weights}|{name},n={args.scaling_molecules},ref={args.reference_sample},seed={args.seed}", scaling_row))
     target = load_target("moses-qed")
     for gamma in args.qed_gamma:
         def qed_row(gamma=gamma) -> dict[str, Any]:
@@ -153,6 +155,15 @@ def compute(args: argparse.Namespace, cache: Cache, weights: str) -> dict[str, A
                     "sampling_seconds": round(result.seconds, 1)}
         out["qed"].append(cache.get(f"qed|{weights}|gamma={gamma},n={args.guided_molecules},seed={args.seed}", qed_row))
     return out
+
+
+def _variants(text: str) -> list[dict[str, Any]]:
+    """``"steps=128,top_p=1.0;sampler=mdlm"`` as a list of sampler settings."""
+    rows = []
+    for row in filter(None, text.split(";")):
+        settings = dict(item.split("=", 1) for item in row.split(","))
+        rows.append({k: (v if k == "sampler" else int(v) if k == "steps" else float(v)) for k, v in settings.items()})
+    return rows
 
 
 def _options(result) -> str:
@@ -175,7 +186,7 @@ def metric_table(results: dict[str, Any], args: argparse.Namespace) -> list[str]
     return lines
 
 
-def render(results: dict[str, Any], args: argparse.Namespace) -> str:
+def render(results: dict[str, Any], args: argparse.Namespace, cache: Cache) -> str:
     main, train = results["main"]["metrics"], results["train"]["metrics"]
     lines = [
         "# MOSES benchmark of the drug-like model",
@@ -203,15 +214,16 @@ def render(results: dict[str, Any], args: argparse.Namespace) -> str:
         met = value >= bound if at_least else value <= bound
         lines.append(f"- {metric} {'≥' if at_least else '≤'} {bound:g}: **{value:.4f}, {'met' if met else 'not met'}**")
     lines += ["", "## MOSES metrics", "", *metric_table(results, args), ""]
-    lines += ["## Inference-time scaling over T", "",
-              f"{args.scaling_molecules:,} molecules per row, seed {args.seed}; FCD against the same reference samples "
+    lines += ["## Inference-time scaling over T, and the recommended settings", "",
+              "The recommended settings (the model's `sampling` record) against more and fewer steps, no top-p and the "
+              f"plain MDLM sampler; {args.scaling_molecules:,} molecules per row, seed {args.seed}; FCD against the same reference samples "
               f"(with {args.scaling_molecules:,} molecules it is biased upward: compare rows with each other).", "",
               "| sampler | molecules | valid | unique@1000 | Novelty | Filters | FCD/Test | SNN/Test | s |",
               "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for row in results["scaling"]:
         m = row["metrics"]
         lines.append(f"| {row['options']} | {m['n']:,} | {m['valid']:.4f} | {m['unique@1000']:.4f} | {m['Novelty']:.4f} | "
-                     f"{m['Filters']:.4f} | {m['FCD/Test']:.3f} | {m['SNN/Test']:.4f} | {row['sampling_seconds']:.0f} |")
+                     f"{m['Filters']:.4f} | {m['FCD/Test']:.3f} | {m['SNN/Test']:.4f} | {row['sampling_seconds']:.1f} |")
     target = load_target("moses-qed")
     lines += ["", "## QED guidance (D-CFG)", "",
               f"Toward `moses-qed` (QED > {target.threshold:.3f}, the top decile of MOSES Test); {args.guided_molecules:,} "
@@ -231,7 +243,7 @@ def render(results: dict[str, Any], args: argparse.Namespace) -> str:
         for _, row in table.iterrows():
             lines.append(f"| {int(row['step']):,} | {row['wall_time_s'] / 60:.1f} | {row[value]:.3f} |")
     lines += ["", f"Computed on {platform.machine()}, {os.cpu_count()} cores; section times (s): "
-              + ", ".join(f"{k.split('|')[0]} {v['seconds']:.0f}" for k, v in Cache(CACHE).entries.items()) + ".", ""]
+              + ", ".join(f"{k.split('|')[0]} {v['seconds']:.0f}" for k, v in cache.entries.items()) + ".", ""]
     return "\n".join(lines)
 
 
@@ -241,26 +253,33 @@ def main() -> None:
     parser.add_argument("--molecules", type=int, default=10_000)
     parser.add_argument("--reference-sample", type=int, default=10_000)
     parser.add_argument("--scaling", type=lambda s: [int(x) for x in s.split(",")], default=[32, 128, 512])
+    parser.add_argument("--variants", type=_variants, default=_variants("steps=128,top_p=1.0;steps=128,sampler=mdlm"),
+                        help="other sampler settings compared with the scaling rows (';' between rows)")
     parser.add_argument("--scaling-molecules", type=int, default=1000)
     parser.add_argument("--qed-gamma", type=lambda s: [float(x) for x in s.split(",")], default=[0.0, 1.0, 2.0, 3.0])
     parser.add_argument("--guided-molecules", type=int, default=1000)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--render-only", action="store_true", help="write the report from reports/moses.json only")
+    parser.add_argument("--render-only", action="store_true", help="write the report from the cache only")
+    parser.add_argument("--out", type=Path, default=REPORT)
+    parser.add_argument("--cache", type=Path, default=CACHE)
+    parser.add_argument("--no-card", action="store_true", help="leave the model card alone (a trial run)")
     args = parser.parse_args()
 
     directory = ROOT / "models" / args.model
     weights = sha256_file(directory / "weights.safetensors")[:16]
-    cache = Cache(CACHE)
+    cache = Cache(args.cache)
     if args.render_only:
         cache.get = lambda key, compute: cache.entries[key]  # type: ignore[method-assign]  # a missing entry fails loudly
     results = compute(args, cache, weights)
-    text = render(results, args)
-    with atomic_write(REPORT) as handle:
+    text = render(results, args, cache)
+    with atomic_write(args.out) as handle:
         handle.write(text)
+    print(f"{args.out}: written")
+    if args.no_card:
+        return
     quality = text.split("## MOSES metrics", 1)[1].split("## Inference-time", 1)[0]
     write_card(directory, args.model, SUMMARY, "## Sample quality\n\nFrom `reports/moses.md` (regenerate with "
                "`python scripts/report_moses_model.py`)." + quality)
-    print(f"{REPORT}: written")
 
 
 if __name__ == "__main__":
