@@ -176,24 +176,22 @@ def test_cli_help_lists_the_presets(run_cli):
 
 
 def test_novelty_is_judged_against_the_data_set_the_model_learned_unless_a_reference_is_given(monkeypatch):
-    from types import SimpleNamespace
-
     from moldiff.pipeline import sampling
     from moldiff.pipeline.sampling import default_reference
 
-    moses = SimpleNamespace(config={"data": {"spec": "moses"}}, path=Path("moses-selfies-mdlm"))
+    moses = {"data": {"spec": "moses"}}
     if (REPO / "data" / "moses").exists():  # this checkout fetched the MOSES data
-        assert default_reference(moses) == "moses"
+        assert default_reference(moses, "moses-selfies-mdlm") == "moses"
 
     def not_fetched(name: str):
         raise MoldiffError(f"the {name} data is not fetched")
 
     monkeypatch.setattr(sampling, "fetched_dir", not_fetched)
     with pytest.raises(MoldiffError, match=r"not fetched here: run `moldiff data fetch moses` once, or pass a reference"):
-        default_reference(moses)
-    assert default_reference(SimpleNamespace(config={"data": {"spec": "qm9"}})) == "qm9"
-    assert default_reference(SimpleNamespace(config={"data": {"spec": "/somewhere/mine.csv"}})) == "qm9"
-    assert default_reference(SimpleNamespace(config={})) == "qm9"
+        default_reference(moses, "moses-selfies-mdlm")
+    assert default_reference({"data": {"spec": "qm9"}}, "m") == "qm9"
+    assert default_reference({"data": {"spec": "/somewhere/mine.csv"}}, "m") == "qm9"
+    assert default_reference({}, "m") == "qm9"
     model = moldiff.load("qm9-selfies-mdlm")
     assert model.sample(2, steps=4, progress=False).reference == "qm9"
     assert model.sample(2, steps=4, reference="qm9:test", progress=False).reference == "qm9:test"

@@ -125,7 +125,7 @@ def sample_command(model: str, num_samples: int, out: Path, keep: str | None, wh
 @click.option("--target", default="rings", show_default=True, help="Target(s): guided toward, and whose property and hits are measured; several (rings,qed): a Pareto front over the novel count and every property, its hypervolume, and a plot of the first two properties.")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--fcd", is_flag=True, help="Also compute the FCD of each point to the QM9 test split.")
-@click.option("--reference", default="qm9", show_default=True, help="Data set that novelty is judged against.")
+@click.option("--reference", default=None, help="Data set that novelty is judged against [default: the data set the models learned (qm9, moses)].")
 @click.option("--batch-size", type=int, default=None, help="Sequences per network batch [default: all of a point's molecules].")
 @click.option("--papers-settings", is_flag=True, help="Ignore the models' recommended sampler settings (use the library defaults, as the papers).")
 @click.option("--cache", type=click.Path(path_type=Path), default=None, help="Cache of computed points [default: OUT with .cache.json].")

@@ -55,7 +55,7 @@ from moldiff.guidance.multi import format_gamma, is_single, target_gammas
 from moldiff.guidance.presets import get_preset, preset_settings
 from moldiff.pipeline.options import sampling_defaults
 from moldiff.pipeline.display import frontier_html
-from moldiff.pipeline.sampling import SampleResult, classifier_folder, sample
+from moldiff.pipeline.sampling import SampleResult, classifier_folder, default_reference, sample
 from moldiff.store.modelfile import read_config, resolve_model_path
 from moldiff.store.recommended import recommended_options
 
@@ -587,7 +587,7 @@ def frontier(
     target: str = "rings",
     seed: int = 0,
     fcd: bool = False,
-    reference: str = "qm9",
+    reference: str | None = None,
     batch_size: int | None = None,
     recommended: bool = True,
     cache: str | Path | None = None,
@@ -603,7 +603,8 @@ def frontier(
     not given take each model's recommended ones (``recommended=False``: the library defaults, the
     papers' settings); ``options`` (e.g. ``top_p``) apply to every point. ``cache`` names the JSON
     file of cached points (read first, and written after each computed point); ``shipped``: the shipped
-    report's points answer too (:data:`SHIPPED_RESULTS`, read-only). ``target`` may name several targets (``"rings,qed"``); a ``gammas`` item
+    report's points answer too (:data:`SHIPPED_RESULTS`, read-only). ``reference`` (novelty): by default the
+    data set the models learned (:func:`~moldiff.pipeline.sampling.default_reference`). ``target`` may name several targets (``"rings,qed"``); a ``gammas`` item
     may then be a tuple, one gamma per target (see the module docstring).
     """
     if num_samples < 1:
@@ -612,8 +613,6 @@ def frontier(
         raise MoldiffError(f"--jobs must be at least 1, not {jobs}")
     if batch_size is not None and batch_size < 1:
         raise MoldiffError(f"--batch-size must be at least 1, not {batch_size}")
-    settings = Settings(num_samples, seed, target, fcd, reference, batch_size)
-    basis = _basis(settings)
     if points is None:
         if not _listed(models):
             raise MoldiffError("the frontier is empty: give at least one model")
@@ -625,6 +624,14 @@ def frontier(
                                 recommended, **options)
     if not points:
         raise MoldiffError("the frontier is empty: no points given")
+    if reference is None:  # the data set the models learned, when they share one
+        learned = {default_reference(read_config(resolve_model_path(p.model)), p.model) for p in points}
+        if len(learned) > 1:
+            raise MoldiffError(f"the models of this sweep learned different data sets ({', '.join(sorted(learned))}): "
+                               "pass a reference (--reference) to judge the novelty of all against one")
+        reference = learned.pop()
+    settings = Settings(num_samples, seed, target, fcd, reference, batch_size)
+    basis = _basis(settings)
     cache_path = Path(cache) if cache is not None else None
     sources = [("cache", _read_cache(cache_path)["rows"])]
     sources += [("shipped", _read_cache(path)["rows"]) for path in SHIPPED_RESULTS if shipped and path.is_file()]

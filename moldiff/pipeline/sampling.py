@@ -139,7 +139,7 @@ def sample(model: StoredModel | LoadedModel | str = DEFAULT_MODEL, num_samples: 
     model = as_record(model, options.device)
     if model.kind == "classifier":
         raise MoldiffError(f"{model.path} is a guidance classifier, not a generative model")
-    reference = options.reference or default_reference(model)
+    reference = options.reference or default_reference(model.config, model.path.name)
     denoiser, targets = guided_denoiser(model, guidance, gamma, target, options.classifier, options.top_k)
     oracle_names = list(dict.fromkeys([*oracle_names, *(t.oracle for t in targets)]))
     settings["sampler"] = settings.get("sampler") or DEFAULT_SAMPLER[denoiser.kind]
@@ -170,18 +170,18 @@ def sample(model: StoredModel | LoadedModel | str = DEFAULT_MODEL, num_samples: 
                         reference, targets, network_passes(denoiser), guidance)
 
 
-def default_reference(model: StoredModel) -> str:
-    """What novelty is judged against when the user names nothing: the built-in data set the model was
-    trained on, all its splits (``moses`` for a MOSES model: an error saying how to fetch it when it is
-    not here), else ``qm9`` (a model trained on a file: pass ``reference``)."""
-    parsed = parse_spec(str(model.config.get("data", {}).get("spec", "")))
+def default_reference(config: dict[str, Any], name: str) -> str:
+    """What novelty is judged against when the user names nothing: the built-in data set the model
+    (``config``, shown as ``name``) was trained on, all its splits (``moses`` for a MOSES model: an error
+    saying how to fetch it when it is not here), else ``qm9`` (a model trained on a file: pass ``reference``)."""
+    parsed = parse_spec(str(config.get("data", {}).get("spec", "")))
     if parsed is None:
         return "qm9"
     if parsed[0] in FETCHED_DATASETS:
         try:
             fetched_dir(parsed[0])
         except MoldiffError:
-            raise MoldiffError(f"{model.path.name} judges novelty against the {parsed[0]} data it learned, which is not "
+            raise MoldiffError(f"{name} judges novelty against the {parsed[0]} data it learned, which is not "
                                f"fetched here: run `moldiff data fetch {parsed[0]}` once, or pass a reference "
                                "(--reference qm9, or a molecule file)") from None
     return parsed[0]
