@@ -27,10 +27,13 @@ COMMON=(--representation selfies --data moses --max-length 64 --preset "$PRESET"
 DENOISER=(train --kind mdlm --targets moses-qed,moses-rings)
 declare -A STAGES=(
     [moses-selfies-mdlm]="${DENOISER[*]} --max-steps $STEPS --train-molecules $SAMPLE --lr 2e-3 --warmup-steps 200 --seed 0"
+    # stage 2 (a later session): another 300k sample, a lower rate, validated every 300 steps for the learning curve
+    [moses-selfies-mdlm-2]="${DENOISER[*]} --max-steps 2400 --train-molecules $SAMPLE --lr 1e-3 --warmup-steps 200 --seed 1 --val-every 300"
     [moses-qed-mask-selfies]="train-classifier --target moses-qed --process mask --trunk-from models/moses-selfies-mdlm --max-steps 1500 --train-molecules 100000 --lr 5e-4 --warmup-steps 100 --seed 1"
 )
-declare -A EXPORT=([moses-selfies-mdlm]=models/moses-selfies-mdlm [moses-qed-mask-selfies]=guidance/moses-qed/mask-selfies)
-ORDER=(moses-selfies-mdlm moses-qed-mask-selfies)
+declare -A EXPORT=([moses-selfies-mdlm]=models/moses-selfies-mdlm [moses-selfies-mdlm-2]=models/moses-selfies-mdlm
+                   [moses-qed-mask-selfies]=guidance/moses-qed/mask-selfies)
+ORDER=(moses-selfies-mdlm moses-selfies-mdlm-2 moses-qed-mask-selfies)
 
 for name in "${@:-${ORDER[@]}}"; do
     [[ -v STAGES[$name] ]] || { echo "unknown run '$name': choose from ${ORDER[*]}" >&2; exit 2; }
@@ -40,7 +43,7 @@ for name in "${@:-${ORDER[@]}}"; do
     resume=()
     [[ -f $RUNS/$name/checkpoints/last.ckpt ]] && resume=(--resume)
     [[ -f $RUNS/$name/config.json ]] ||
-        "$MOLDIFF" "${stage[@]}" "${COMMON[@]}" "${warm[@]}" --out "$RUNS/$name" "${resume[@]}"
+        "$MOLDIFF" "${stage[0]}" "${COMMON[@]}" "${stage[@]:1}" "${warm[@]}" --out "$RUNS/$name" "${resume[@]}"
     recommend=()
     [[ ${stage[0]} == train ]] && recommend=(--recommend sampler=remdm-loop,steps=128,top_p=0.9)
     "$MOLDIFF" export-model "$RUNS/$name" "${EXPORT[$name]}" --dtype float16 --force "${recommend[@]}"
