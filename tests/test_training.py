@@ -479,3 +479,17 @@ def test_train_molecules_draws_a_seeded_sample_of_the_train_split_and_leaves_val
     assert "--train-molecules 20" in config.command()
     with pytest.raises(MoldiffError, match="train_molecules must be at least 0"):
         _config(molecules, "mdlm", None, "x", train_molecules=-1)
+
+
+def test_cpu_training_takes_moldiff_threads_when_set_else_the_cores_shared_among_its_processes(monkeypatch):
+    from moldiff.core.parallel import available_cpus
+    from moldiff.training.train import cpu_training_threads
+
+    monkeypatch.delenv("MOLDIFF_THREADS", raising=False)
+    assert cpu_training_threads(1) == available_cpus()
+    assert cpu_training_threads(available_cpus() * 2) == 1
+    monkeypatch.setenv("MOLDIFF_THREADS", "1")
+    assert cpu_training_threads(1) == 1
+    monkeypatch.setenv("MOLDIFF_THREADS", "0")
+    with pytest.raises(MoldiffError, match="MOLDIFF_THREADS"):
+        cpu_training_threads(1)

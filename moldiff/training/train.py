@@ -66,6 +66,7 @@ from moldiff.chemistry.tokenizers import BOS_ID, MASK_ID, Tokenizer, tokenizer_c
 from moldiff.core.errors import MoldiffError
 from moldiff.core.files import write_json
 from moldiff.core.parallel import available_cpus, parallel_map
+from moldiff.core.runtime import THREADS_ENV, thread_count
 from moldiff.diffusion.denoisers import ModelDenoiser
 from moldiff.diffusion.networks import NetworkConfig, Transformer
 from moldiff.diffusion.processes import (
@@ -804,8 +805,8 @@ def train(
         num_sanity_val_steps=0, log_every_n_steps=min(50, config.max_steps), max_epochs=-1,
         limit_val_batches=None if "validation" not in data.record else 0,
     )
-    if trainer.strategy.root_device.type == "cpu" and trainer.world_size > 1:
-        torch.set_num_threads(max(1, available_cpus() // trainer.num_devices))  # oversubscribed OpenMP crawls
+    if trainer.strategy.root_device.type == "cpu":
+        torch.set_num_threads(cpu_training_threads(trainer.num_devices if trainer.world_size > 1 else 1))
     if trainer.is_global_zero:
         if force:
             _clear_out(out)
@@ -871,6 +872,14 @@ class WarmStart:
 def _differences(theirs: dict[str, Any], ours: dict[str, Any], keys: Any) -> str:
     """``key theirs -> ours`` for each of ``keys`` where the two differ."""
     return ", ".join(f"{k} {theirs.get(k)!r} -> {ours[k]!r}" for k in keys if theirs.get(k) != ours[k])
+
+
+def cpu_training_threads(processes: int) -> int:
+    """Torch threads of each CPU training process: ``$MOLDIFF_THREADS`` when set (training beside other work),
+    else the available cores shared among the ``processes`` (oversubscribed OpenMP crawls)."""
+    if os.environ.get(THREADS_ENV, "").strip():
+        return thread_count() or max(1, available_cpus() // processes)  # "auto": the cores
+    return max(1, available_cpus() // processes)
 
 
 def _stages_of(training: Any, source: str) -> list[dict[str, Any]]:
