@@ -209,6 +209,9 @@ def learning_curve(curve: Path, model: str) -> list[str]:
              f"every validation) against the steps and training time of all stages ([{curve.name}](learning_curves/{curve.name}), "
              f"plot [{curve.stem}.png](learning_curves/{curve.stem}.png)).", "",
              "| stage | step | training time (h) | val NLL |", "|---:|---:|---:|---:|"]
+    if (table["run"] == model).sum() == 1:
+        lines[-3:-3] = ["Stage 1's run directory (and its validation log) did not survive the machine it trained on: its "
+                        "row is the end point recorded in its export.", ""]
     for _, row in table.iterrows():
         stage = int(row["run"].rsplit("-", 1)[1]) if row["run"] != model else 1
         lines.append(f"| {stage} | {starts[stage - 1] + int(row['step']):,} | {(wall[stage - 1] + row['wall_time_s']) / 3600:.2f} | "

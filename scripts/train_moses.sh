@@ -27,8 +27,9 @@ COMMON=(--representation selfies --data moses --max-length 64 --preset "$PRESET"
 DENOISER=(train --kind mdlm --targets moses-qed,moses-rings)
 declare -A STAGES=(
     [moses-selfies-mdlm]="${DENOISER[*]} --max-steps $STEPS --train-molecules $SAMPLE --lr 2e-3 --warmup-steps 200 --seed 0"
-    # stage 2 (a later session): another 300k sample, a lower rate, validated every 300 steps for the learning curve
-    [moses-selfies-mdlm-2]="${DENOISER[*]} --max-steps 2400 --train-molecules $SAMPLE --lr 1e-3 --warmup-steps 200 --seed 1 --val-every 300"
+    # stage 2 (a later session): another 300k sample, a lower rate, validated every 300 steps for the learning curve;
+    # the shipped stage 2 started with --max-steps 2400 and was cut to 1500 at step 770 (session time)
+    [moses-selfies-mdlm-2]="${DENOISER[*]} --max-steps 1500 --train-molecules $SAMPLE --lr 1e-3 --warmup-steps 200 --seed 1 --val-every 300"
     [moses-qed-mask-selfies]="train-classifier --target moses-qed --process mask --trunk-from models/moses-selfies-mdlm --max-steps 1500 --train-molecules 100000 --lr 5e-4 --warmup-steps 100 --seed 1"
 )
 declare -A EXPORT=([moses-selfies-mdlm]=models/moses-selfies-mdlm [moses-selfies-mdlm-2]=models/moses-selfies-mdlm
