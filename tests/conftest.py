@@ -14,10 +14,11 @@ import os
 # work, the 512x512 sqrtm of an FCD then took 10 s instead of 0.3 s. One BLAS thread per process
 # costs the suite nothing, since its heavy work is split over processes. Set before numpy loads.
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
-# Under pytest-xdist (make test -n auto) every core runs a worker: one torch thread each, or the workers'
-# thread pools oversubscribe the cores. Set before torch loads.
+# Under pytest-xdist (make test -n auto) every core runs a worker: one torch thread each (for training
+# runs too: $MOLDIFF_THREADS), or the workers' thread pools oversubscribe the cores. Set before torch loads.
 if os.environ.get("PYTEST_XDIST_WORKER"):
     os.environ.setdefault("OMP_NUM_THREADS", "1")
+    os.environ.setdefault("MOLDIFF_THREADS", "1")
 
 import logging  # noqa: E402
 from collections.abc import Callable  # noqa: E402
