@@ -73,7 +73,10 @@ SUMMARY = ("Masked diffusion on SELFIES of MOSES (drug-like molecules from ZINC 
            "guidance labels `moses-qed` and `moses-rings`: moldiff's drug-like model, for scaffolds, linkers and "
            "leads that do not fit in QM9's nine heavy atoms. Recommended settings (its config's `sampling`): "
            "`remdm-loop`, T = 128, top-p 0.9. Novelty is judged against MOSES train by default. Trained with "
-           "`scripts/train_moses.sh` on the project's 2-core CPU machine; its benchmark is `reports/moses.md`.")
+           "`scripts/train_moses.sh` on the project's 2-core CPU machine; its benchmark is `reports/moses.md`. "
+           "It is undertrained: its molecules are valid, unique and novel, but far from the MOSES distribution "
+           "(FCD, SNN and Filters below, against the training set scored at the same sizes), and its validation "
+           "loss was still falling when the last stage ended (learning curve below).")
 
 
 def sha256_file(path: Path) -> str:
@@ -210,8 +213,8 @@ def learning_curve(curve: Path, model: str) -> list[str]:
              f"plot [{curve.stem}.png](learning_curves/{curve.stem}.png)).", "",
              "| stage | step | training time (h) | val NLL |", "|---:|---:|---:|---:|"]
     if (table["run"] == model).sum() == 1:
-        lines[-3:-3] = ["Stage 1's run directory (and its validation log) did not survive the machine it trained on: its "
-                        "row is the end point recorded in its export.", ""]
+        lines[-3:-3] = ["", "Stage 1's run directory (and its validation log) did not survive the machine it trained on: its "
+                        "row is the end point recorded in its export."]
     for _, row in table.iterrows():
         stage = int(row["run"].rsplit("-", 1)[1]) if row["run"] != model else 1
         lines.append(f"| {stage} | {starts[stage - 1] + int(row['step']):,} | {(wall[stage - 1] + row['wall_time_s']) / 3600:.2f} | "
@@ -276,7 +279,7 @@ def render(results: dict[str, Any], args: argparse.Namespace, cache: Cache) -> s
     curve = CURVES / f"{args.model}.csv"
     if curve.exists():
         lines += learning_curve(curve, args.model)
-    lines += ["", f"Computed on {platform.machine()}, {os.cpu_count()} cores; section times (s): "
+    lines += ["", f"Computed on {platform.machine()}, {os.cpu_count()} cores; section wall times (s; sections computed by parallel processes, `--parts`, shared the cores): "
               + ", ".join(f"{k.split('|')[0]} {v['seconds']:.0f}" for k, v in cache.entries.items()) + ".", ""]
     return "\n".join(lines)
 
@@ -323,8 +326,10 @@ def main() -> None:
     if args.no_card:
         return
     quality = text.split("## MOSES metrics", 1)[1].split("## Inference-time", 1)[0]
+    curve = ("## Learning curve" + text.split("## Learning curve", 1)[1].split("\nComputed on", 1)[0]
+             if "## Learning curve" in text else "")
     write_card(directory, args.model, SUMMARY, "## Sample quality\n\nFrom `reports/moses.md` (regenerate with "
-               "`python scripts/report_moses_model.py`)." + quality)
+               "`python scripts/report_moses_model.py`)." + quality + curve.replace("](learning_curves/", "](../../reports/learning_curves/"))
 
 
 if __name__ == "__main__":
