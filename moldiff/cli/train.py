@@ -42,7 +42,7 @@ def _training_options(function):
         click.option("--out", required=True, type=click.Path(path_type=Path), help="Run directory; the trained model is exported into it."),
         click.option("--resume", is_flag=True, help="Continue the interrupted run in --out exactly."),
         click.option("--force", is_flag=True, help="Replace the run or model already in --out (its run and model files and card; other files are left alone)."),
-        click.option("--accelerator", default="auto", show_default=True, help="Lightning accelerator: auto, cpu, gpu."),
+        click.option("--accelerator", default="auto", show_default=True, help="Lightning accelerator: auto, cpu, gpu. On CPU a run takes every core; $MOLDIFF_THREADS=N limits it (training beside other work)."),
         click.option("--devices", default="auto", show_default=True, help="Lightning devices: auto, a count, or a list like 0,1."),
         click.option("--num-nodes", type=int, default=1, show_default=True, help="Nodes for multi-node DDP."),
         click.option("--strategy", default="auto", show_default=True, help="Lightning strategy, e.g. ddp."),

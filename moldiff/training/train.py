@@ -877,9 +877,9 @@ def _differences(theirs: dict[str, Any], ours: dict[str, Any], keys: Any) -> str
 def cpu_training_threads(processes: int) -> int:
     """Torch threads of each CPU training process: ``$MOLDIFF_THREADS`` when set (training beside other work),
     else the available cores shared among the ``processes`` (oversubscribed OpenMP crawls)."""
-    if os.environ.get(THREADS_ENV, "").strip():
-        return thread_count() or max(1, available_cpus() // processes)  # "auto": the cores
-    return max(1, available_cpus() // processes)
+    shared = max(1, available_cpus() // processes)
+    explicit = thread_count() if os.environ.get(THREADS_ENV, "").strip() else None  # None: unset or "auto"
+    return explicit or shared
 
 
 def _stages_of(training: Any, source: str) -> list[dict[str, Any]]:
