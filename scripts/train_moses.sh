@@ -30,11 +30,14 @@ declare -A STAGES=(
     # stage 2 (a later session): another 300k sample, a lower rate, validated every 300 steps for the learning curve;
     # the shipped stage 2 started with --max-steps 2400 and was cut to 1500 at step 770 (session time)
     [moses-selfies-mdlm-2]="${DENOISER[*]} --max-steps 1500 --train-molecules $SAMPLE --lr 1e-3 --warmup-steps 200 --seed 1 --val-every 300"
+    # stage 3 (a later session): a third 300k sample, same rate, validated every 400 steps
+    [moses-selfies-mdlm-3]="${DENOISER[*]} --max-steps 3600 --train-molecules $SAMPLE --lr 1e-3 --warmup-steps 200 --seed 2 --val-every 400"
     [moses-qed-mask-selfies]="train-classifier --target moses-qed --process mask --trunk-from models/moses-selfies-mdlm --max-steps 1500 --train-molecules 100000 --lr 5e-4 --warmup-steps 100 --seed 1"
 )
 declare -A EXPORT=([moses-selfies-mdlm]=models/moses-selfies-mdlm [moses-selfies-mdlm-2]=models/moses-selfies-mdlm
+                   [moses-selfies-mdlm-3]=models/moses-selfies-mdlm
                    [moses-qed-mask-selfies]=guidance/moses-qed/mask-selfies)
-ORDER=(moses-selfies-mdlm moses-selfies-mdlm-2 moses-qed-mask-selfies)
+ORDER=(moses-selfies-mdlm moses-selfies-mdlm-2 moses-selfies-mdlm-3 moses-qed-mask-selfies)
 
 for name in "${@:-${ORDER[@]}}"; do
     [[ -v STAGES[$name] ]] || { echo "unknown run '$name': choose from ${ORDER[*]}" >&2; exit 2; }

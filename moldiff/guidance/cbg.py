@@ -24,9 +24,13 @@ if TYPE_CHECKING:
     from moldiff.diffusion.denoisers import Denoiser
     from moldiff.diffusion.streams import MoleculeStreams
 
+#: Sequences per classifier call when scoring substitutions: on CPU the shipped classifiers score about 1.6x
+#: more sequences a second in chunks of 256 than of 4,096 (one thread; the activations stay in cache).
+CHUNK = 256
+
 
 def substitution_log_probs(classifier: Classifier, z: torch.Tensor, level: torch.Tensor, candidates: torch.Tensor,
-                           chunk: int = 4096) -> torch.Tensor:
+                           chunk: int = CHUNK) -> torch.Tensor:
     """Exact ``log p(y | z with position l set to v)`` for every position and candidate ``v``.
 
     Returns ``[B, L, len(candidates)]`` from ``L * V`` classifier calls per distinct row of ``z``
@@ -59,7 +63,7 @@ def taylor_log_probs(classifier: Classifier, z: torch.Tensor, level: torch.Tenso
     return (log_p.detach()[:, None, None] + grad[..., candidates] - current).double()
 
 
-def _score_unique(classifier: Classifier, variants: torch.Tensor, level: torch.Tensor, chunk: int = 4096) -> tuple[torch.Tensor, int]:
+def _score_unique(classifier: Classifier, variants: torch.Tensor, level: torch.Tensor, chunk: int = CHUNK) -> tuple[torch.Tensor, int]:
     """``log p(y | variant)`` for rows ``[V, L]`` at one noise level ``level`` (scalar tensor), each distinct
     row scored once in chunks; returns the scores and how many sequences were scored."""
     distinct, inverse = torch.unique(variants, dim=0, return_inverse=True)
