@@ -6,6 +6,9 @@ each earlier part as ``metrics.before-resume-NNN.csv``; where parts overlap, the
 and writes the validation points (step, training wall time, validation metrics) of every run::
 
     python scripts/learning_curves.py RUN [RUN ...] --out reports/learning_curves.csv --plot reports/learning_curves.png
+
+A CSV written earlier may stand in for runs whose directories are gone (a model trained in stages across
+sessions): its rows are kept, except those of runs also given as directories.
 """
 
 from __future__ import annotations
@@ -42,7 +45,10 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("learning_curves.csv"))
     parser.add_argument("--plot", type=Path, default=Path("learning_curves.png"))
     args = parser.parse_args()
-    table = pd.concat([curves(run) for run in args.runs], ignore_index=True)
+    runs = [curves(run) for run in args.runs if run.suffix != ".csv"]
+    given = {name for table in runs for name in table["run"]}
+    earlier = [kept[~kept["run"].isin(given)] for kept in (pd.read_csv(path) for path in args.runs if path.suffix == ".csv")]
+    table = pd.concat(earlier + runs, ignore_index=True)
     table.to_csv(args.out, index=False)
     value = "val/nll" if "val/nll" in table else "val/cross_entropy"
     values = [value] + [v for v in ("val/validity",) if v in table and table[v].notna().any()]
@@ -57,7 +63,7 @@ def main() -> None:
             axis.legend(fontsize="small")
     figure.tight_layout()
     figure.savefig(args.plot)
-    print(f"{len(table)} points of {len(args.runs)} runs -> {args.out}, {args.plot}")
+    print(f"{len(table)} points of {table['run'].nunique()} runs -> {args.out}, {args.plot}")
 
 
 if __name__ == "__main__":
