@@ -46,7 +46,7 @@ QED_CBG = STRONG[:2]
 FOURWAY = {
     "MDLM": (DEFAULT, "mdlm", ("cfg", "cbg")),
     "ReMDM": (DEFAULT, "remdm-loop", ("cfg", "cbg")),
-    "UDLM": ("qm9-selfies-udlm", "udlm", ("cfg", "cbg-taylor")),
+    "UDLM": ("qm9-selfies-udlm", "udlm", ("cfg", "cbg", "cbg-taylor")),
     "AR": ("qm9-selfies-ar", "ar", ("cfg", "fudge")),
 }
 SUMMARIES = {
@@ -331,13 +331,33 @@ def fourway_goals(fresh: dict[str, dict[str, Any]]) -> list[str]:
         out.append(f"- ReMDM ahead of MDLM and UDLM at T = 128, unguided FCD (lower is better): {fcd} "
                    f"({'agrees' if ahead else 'does not agree'} with the papers).")
     for other in ("MDLM", "UDLM"):
-        for ours, theirs in zip(FOURWAY["ReMDM"][2], FOURWAY[other][2]):
+        # each ReMDM method against the other process's methods of its kind (cbg also against cbg-taylor)
+        for ours, theirs in [(o, t) for o in FOURWAY["ReMDM"][2] for t in FOURWAY[other][2] if t.startswith(o)]:
             remdm, points = _guided_points(fresh, "ReMDM", ours), _guided_points(fresh, other, theirs)
             if remdm and points:
                 out.append(f"- ReMDM ahead of {other} under guidance at T = 128, ReMDM {ours} against {other} {theirs} (points "
                            f"with at least {MIN_NOVEL} novel molecules): ReMDM dominates {_dominated(points, remdm)} of "
                            f"{other}'s {len(points)} points, {other} dominates {_dominated(remdm, points)} of ReMDM's {len(remdm)}.")
     return out
+
+
+def udlm_cbg_note(fresh: dict[str, dict[str, Any]]) -> str:
+    """What UDLM's D-CBG rows are: exact `cbg` at the gammas computed (with their cost against unguided), and
+    the first-order `cbg-taylor` at every gamma."""
+    unguided = fresh.get(_fourway_row("UDLM").key)
+    exact = [r for g in GAMMAS if (r := fresh.get(_fourway_row("UDLM", "cbg", g).key))]
+    missing = [f"{g:g}" for g in GAMMAS if not fresh.get(_fourway_row("UDLM", "cbg", g).key)]
+    text = ("UDLM's D-CBG rows are exact `cbg` (an adaptive rejection draw per position: docs/guidance.md) and the "
+            "first-order `cbg-taylor`.")
+    if exact and unguided:
+        cost = ", ".join(f"{r['seconds'] / unguided['seconds']:.0f}x at gamma {r['gamma']:g}" for r in exact)
+        text += f" Exact D-CBG on uniform noise took this many times the unguided row's wall time (one thread each): {cost}."
+    if missing:
+        text += (f" Its rows at gamma {', '.join(missing)} are not computed: the classifier scores a substitution at "
+                 "every position a draw proposes to change, accepted with probability p(y | z)^gamma, so the work grows "
+                 "steeply with gamma (16 molecules: 2,346 classifier passes a molecule at gamma 1, 22,423 at gamma 5, "
+                 "`benchmarks/guidance_cost.py`): about ten times the work of gamma 1 at gamma 5, hours a row on one thread.")
+    return text
 
 
 def fourway_section(fresh: dict[str, dict[str, Any]]) -> list[str]:
@@ -367,9 +387,7 @@ def fourway_section(fresh: dict[str, dict[str, Any]]) -> list[str]:
         "The papers' comparison of diffusion processes with one representation: every model below reads and writes "
         "SELFIES, is small (0.3M parameters) and was trained on CPU with the same recipe (model cards). T = 128 and "
         "the papers' sampler settings (top-p 1); the AR model takes one step per token. MDLM and ReMDM are the same "
-        "network (`qm9-selfies-mdlm`) with the `mdlm` and `remdm-loop` samplers. UDLM's D-CBG rows use the "
-        "first-order `cbg-taylor`: exact D-CBG on uniform noise (an adaptive rejection draw, docs/guidance.md) "
-        "costs several CPU-hours per row at this size, and its rows are still to be computed. Figure: "
+        "network (`qm9-selfies-mdlm`) with the `mdlm` and `remdm-loop` samplers. " + udlm_cbg_note(fresh) + " Figure: "
         "[`qm9_fourway.png`](qm9_fourway.png). The SMILES rows above stay for reference.",
         "",
         *unguided, "",
@@ -504,7 +522,7 @@ def fourway_figure(cache: dict[str, Any], path: Path = FOURWAY_FIGURE) -> None:
     fresh = current(cache, guided_rows())
     fig, ax = plt.subplots(figsize=(6.8, 4.6))
     for colour, (process, (_, _, methods)) in zip(("tab:blue", "tab:orange", "tab:green", "tab:red"), FOURWAY.items()):
-        for guidance, style in zip(methods, ("o-", "s--")):
+        for guidance, style in zip(methods, ("o-", "s--", "^:")):
             found = [(r["novel"], r["rings_novel_mean"], r["gamma"]) for g in GAMMAS
                      if (r := fresh.get(_fourway_row(process, guidance, g).key)) and r["novel"] >= MIN_NOVEL]
             if found:
