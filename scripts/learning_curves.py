@@ -32,7 +32,10 @@ def curves(run: Path) -> pd.DataFrame:
     value = "val/nll" if "val/nll" in table else "val/cross_entropy"
     valid = table.dropna(subset=[value]).groupby("step", as_index=False).last()
     timed = table.dropna(subset=["train/wall_time_s"]) if "train/wall_time_s" in table else None
-    out = valid[["step"] + [c for c in valid.columns if c.startswith("val/")]].copy()
+    metrics = [c for c in valid.columns if c.startswith("val/")]
+    # the validation at the end of training repeats the last periodic one (same weights) one step later
+    valid = valid[~valid.duplicated(subset=metrics, keep="last")]
+    out = valid[["step"] + metrics].copy()
     if timed is not None and len(timed):
         out.insert(1, "wall_time_s", out["step"].map(lambda s: float(timed.loc[(timed["step"] - s).abs().idxmin(), "train/wall_time_s"])))
     out.insert(0, "run", run.name)

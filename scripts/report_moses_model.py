@@ -204,24 +204,48 @@ def metric_table(results: dict[str, Any], args: argparse.Namespace) -> list[str]
 
 def learning_curve(curve: Path, model: str) -> list[str]:
     """The learning-curve section: validation NLL against the steps of all stages (a stage's run is named
-    ``MODEL-K`` for stage K and continues the steps of the stages before it)."""
+    ``MODEL-K`` for stage K and continues the steps of the stages before it), as a table and a plot
+    (``learning_curves/MODEL_stages.png``) on one axis of steps and training time."""
     table = pd.read_csv(curve)
     stages = json.loads((ROOT / "models" / model / "config.json").read_text())["training"]["stages"]
     starts = [sum(stage["steps"] for stage in stages[:k]) for k in range(len(stages))]
     wall = [sum(stage["wall_time_s"] for stage in stages[:k]) for k in range(len(stages))]
+    table["stage"] = [int(run.rsplit("-", 1)[1]) if run != model else 1 for run in table["run"]]
+    table["total_step"] = [starts[k - 1] + step for k, step in zip(table["stage"], table["step"])]
+    table["hours"] = [(wall[k - 1] + t) / 3600 for k, t in zip(table["stage"], table["wall_time_s"])]
+    plot = curve.with_name(f"{curve.stem}_stages.png")
+    _plot_stages(table, plot)
     lines = ["", "## Learning curve", "",
              "Validation NLL (nats per molecule, EMA weights, 2,048 molecules held out of MOSES train, the same noise at "
              f"every validation) against the steps and training time of all stages ([{curve.name}](learning_curves/{curve.name}), "
-             f"plot [{curve.stem}.png](learning_curves/{curve.stem}.png)).", ""]
+             f"plot [{plot.name}](learning_curves/{plot.name})).", ""]
     if (table["run"] == model).sum() == 1:  # only an end point: the run's own log is gone
         lines += ["Stage 1's run directory (and its validation log) did not survive the machine it trained on: its "
                   "row is the end point recorded in its export.", ""]
     lines += ["| stage | step | training time (h) | val NLL |", "|---:|---:|---:|---:|"]
     for _, row in table.iterrows():
-        stage = int(row["run"].rsplit("-", 1)[1]) if row["run"] != model else 1
-        lines.append(f"| {stage} | {starts[stage - 1] + int(row['step']):,} | {(wall[stage - 1] + row['wall_time_s']) / 3600:.2f} | "
-                     f"{row['val/nll']:.3f} |")
+        lines.append(f"| {row['stage']} | {row['total_step']:,} | {row['hours']:.2f} | {row['val/nll']:.3f} |")
     return lines
+
+
+def _plot_stages(table: pd.DataFrame, path: Path) -> None:
+    """Validation NLL against the steps and hours of all stages, one colour a stage."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axes = plt.subplots(1, 2, figsize=(10, 4))
+    for axis, x, label in zip(axes, ("total_step", "hours"), ("step (all stages)", "training time, all stages (h)")):
+        axis.plot(table[x], table["val/nll"], color="grey", linewidth=0.8)
+        for stage, rows in table.groupby("stage"):
+            axis.plot(rows[x], rows["val/nll"], "o", label=f"stage {stage}")
+        axis.set_xlabel(label)
+        axis.set_ylabel("validation NLL (nats per molecule)")
+        axis.legend(fontsize="small")
+    figure.tight_layout()
+    figure.savefig(path)
+    plt.close(figure)
 
 
 def render(results: dict[str, Any], args: argparse.Namespace, cache: Cache) -> str:

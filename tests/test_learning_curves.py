@@ -24,6 +24,7 @@ def test_runs_and_an_earlier_csv_merge(tmp_path: Path) -> None:
         {"step": 100, "train/wall_time_s": 50.0, "val/nll": nan},
         {"step": 200, "train/wall_time_s": 100.0, "val/nll": nan},
         {"step": 200, "train/wall_time_s": nan, "val/nll": 30.5},
+        {"step": 201, "train/wall_time_s": nan, "val/nll": 30.5},  # the end-of-training validation repeats it
     ])
     earlier = tmp_path / "earlier.csv"  # stage 1 (directory gone) and a stale row of stage 3, which the run replaces
     pd.DataFrame([{"run": "model", "step": 600, "wall_time_s": 400.0, "val/nll": 31.0},
@@ -33,5 +34,5 @@ def test_runs_and_an_earlier_csv_merge(tmp_path: Path) -> None:
                    check=True, capture_output=True)
     table = pd.read_csv(out)
     assert table[["run", "step", "wall_time_s", "val/nll"]].values.tolist() == [["model", 600, 400.0, 31.0],
-                                                                                ["model-3", 200, 100.0, 30.5]]
+                                                                                ["model-3", 201, 100.0, 30.5]]
     assert plot.stat().st_size > 0
