@@ -36,8 +36,8 @@ GAMMAS = (1.0, 2.0, 3.0, 4.0, 5.0)
 SHARP = {"temperature": 0.5}
 #: D-CBG rows of the default model at its recommended settings with gammas beyond the papers' 1..5: its small
 #: classifier tilts less per unit of gamma than theirs, so more novel ring-rich molecules lie further out
-#: (chosen on 256 molecules: docs/guidance.md; 100 and 200 added for issue 27, where 256 molecules at gamma 200 gave
-#: 160 novel at 5.66 rings, beyond the papers' D-CBG gamma-5 point).
+#: (chosen on 256 molecules: docs/guidance.md; 100, 200 and 400 added for issue 27, where 256 molecules at gamma 200
+#: gave 160 novel at 5.66 rings).
 STRONG = (5.0, 10.0, 25.0, 50.0, 100.0, 200.0, 400.0)
 #: The gammas of the comparison rows with top-p cutting the guided distribution (about 2,300 s a row on one thread).
 STRONG_NUCLEUS_GUIDED = STRONG[:4]
@@ -350,13 +350,14 @@ def udlm_cbg_note(fresh: dict[str, dict[str, Any]]) -> str:
     """What UDLM's D-CBG rows are: exact `cbg` at the gammas computed (with their cost against unguided), and
     the first-order `cbg-taylor` at every gamma."""
     unguided = fresh.get(_fourway_row("UDLM").key)
-    exact = [r for g in GAMMAS if (r := fresh.get(_fourway_row("UDLM", "cbg", g).key))]
-    missing = [f"{g:g}" for g in GAMMAS if not fresh.get(_fourway_row("UDLM", "cbg", g).key)]
+    rows = {g: fresh.get(_fourway_row("UDLM", "cbg", g).key) for g in GAMMAS}
+    exact = [r for r in rows.values() if r]
+    missing = [f"{g:g}" for g, r in rows.items() if not r]
     text = ("UDLM's D-CBG rows are exact `cbg` (an adaptive rejection draw per position: docs/guidance.md) and the "
             "first-order `cbg-taylor`.")
     if exact and unguided:
         cost = ", ".join(f"{r['seconds'] / unguided['seconds']:.0f}x at gamma {r['gamma']:g}" for r in exact)
-        text += f" Exact D-CBG on uniform noise took this many times the unguided row's wall time (one thread each): {cost}."
+        text += f" Exact D-CBG on uniform noise took this many times the unguided row's wall time: {cost}."
     if missing:
         text += (f" Its rows at gamma {', '.join(missing)} are not computed: the classifier scores a substitution at "
                  "every position a draw proposes to change, accepted with probability p(y | z)^gamma, so the work grows "
