@@ -99,12 +99,17 @@ def generated_strings(result) -> list[str | None]:
 class Cache:
     """``reports/moses.json``: computed entries by key, written after each one (an interrupted run loses nothing)."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, read_only: bool = False) -> None:
         self.path = path
+        self.read_only = read_only
         self.entries: dict[str, Any] = json.loads(path.read_text()) if path.exists() else {}
+        self.used: list[str] = []  # keys this run asked for, in order: the report's sections
 
     def get(self, key: str, compute) -> Any:
+        self.used.append(key)
         if key not in self.entries:
+            if self.read_only:
+                raise SystemExit(f"error: '{key}' is not in {self.path}: compute it first (run without --render-only)")
             start = time.time()
             value = compute()
             value["seconds"] = round(time.time() - start, 1)
@@ -307,7 +312,7 @@ def render(results: dict[str, Any], args: argparse.Namespace, cache: Cache) -> s
     if curve.exists():
         lines += learning_curve(curve, args.model)
     lines += ["", f"Computed on {platform.machine()}, {os.cpu_count()} cores; section wall times (s; sections computed by parallel processes, `--parts`, shared the cores): "
-              + ", ".join(f"{k.split('|')[0]} {v['seconds']:.0f}" for k, v in cache.entries.items()) + ".", ""]
+              + ", ".join(f"{key.split('|')[0]} {cache.entries[key]['seconds']:.0f}" for key in cache.used) + ".", ""]
     return "\n".join(lines)
 
 
@@ -321,7 +326,7 @@ def main() -> None:
                         help="other sampler settings compared with the scaling rows (';' between rows)")
     parser.add_argument("--scaling-molecules", type=int, default=500)
     parser.add_argument("--qed-gamma", type=lambda s: [float(x) for x in s.split(",")], default=[0.0, 1.0, 2.0, 3.0])
-    parser.add_argument("--cbg-gamma", type=lambda s: [float(x) for x in s.split(",") if x], default=[5.0, 10.0],
+    parser.add_argument("--cbg-gamma", type=lambda s: [float(x) for x in s.split(",") if x], default=[5.0],
                         help="D-CBG rows toward moses-qed (its classifier), beside the D-CFG ones ('' for none)")
     parser.add_argument("--guided-molecules", type=int, default=500)
     parser.add_argument("--seed", type=int, default=0)
@@ -336,9 +341,7 @@ def main() -> None:
 
     directory = ROOT / "models" / args.model
     weights = sha256_file(directory / "weights.safetensors")[:16]
-    cache = Cache(args.cache)
-    if args.render_only:
-        cache.get = lambda key, compute: cache.entries[key]  # type: ignore[method-assign]  # a missing entry fails loudly
+    cache = Cache(args.cache, read_only=args.render_only)
     unknown = args.parts - set(PARTS)
     if unknown:
         parser.error(f"unknown part(s) {', '.join(sorted(unknown))}: choose from {', '.join(PARTS)}")
