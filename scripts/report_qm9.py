@@ -40,8 +40,7 @@ SHARP = {"temperature": 0.5}
 #: gave 160 novel at 5.66 rings).
 STRONG = (5.0, 10.0, 25.0, 50.0, 100.0, 200.0, 400.0)
 #: D-CBG rows of the default model at its recommended settings but top-p 0.95: a wider nucleus of the model gives
-#: the classifier more to choose from (issue 27; chosen on the report's molecules at gamma 400, 730 novel at 5.74
-#: rings against 643 at 5.60 with top-p 0.9, and checked on seed 1: guidance/README.md).
+#: the classifier more to choose from (issue 27; chosen on the report's seed and checked on seed 1: guidance/README.md).
 WIDE = {"top_p": 0.95}
 WIDE_GAMMAS = STRONG[3:]
 #: The gammas of the comparison rows with top-p cutting the guided distribution (about 2,300 s a row on one thread).

@@ -32,17 +32,18 @@ declare -A STAGES=(
     [moses-selfies-mdlm-2]="${DENOISER[*]} --max-steps 1500 --train-molecules $SAMPLE --lr 1e-3 --warmup-steps 200 --seed 1 --val-every 300"
     # stage 3 (a later session): a third 300k sample, same rate, validated every 400 steps
     [moses-selfies-mdlm-3]="${DENOISER[*]} --max-steps 3600 --train-molecules $SAMPLE --lr 1e-3 --warmup-steps 200 --seed 2 --val-every 400"
-    # stage 4 (a later session): a fourth 300k sample, same rate; 3,000 steps to leave the session time for the report
+    # stage 4 (a later session): a fourth 300k sample, same rate, 3,000 steps. Trained but not shipped yet (the shipped
+    # model is stage 3 until reports/moses.md is recomputed for it), so it runs only when named and is not in ORDER
     [moses-selfies-mdlm-4]="${DENOISER[*]} --max-steps 3000 --train-molecules $SAMPLE --lr 1e-3 --warmup-steps 200 --seed 3 --val-every 400"
     [moses-qed-mask-selfies]="train-classifier --target moses-qed --process mask --trunk-from models/moses-selfies-mdlm --max-steps 1500 --train-molecules 100000 --lr 5e-4 --warmup-steps 100 --seed 1"
 )
 declare -A EXPORT=([moses-selfies-mdlm]=models/moses-selfies-mdlm [moses-selfies-mdlm-2]=models/moses-selfies-mdlm
                    [moses-selfies-mdlm-3]=models/moses-selfies-mdlm [moses-selfies-mdlm-4]=models/moses-selfies-mdlm
                    [moses-qed-mask-selfies]=guidance/moses-qed/mask-selfies)
-ORDER=(moses-selfies-mdlm moses-selfies-mdlm-2 moses-selfies-mdlm-3 moses-selfies-mdlm-4 moses-qed-mask-selfies)
+ORDER=(moses-selfies-mdlm moses-selfies-mdlm-2 moses-selfies-mdlm-3 moses-qed-mask-selfies)
 
 for name in "${@:-${ORDER[@]}}"; do
-    [[ -v STAGES[$name] ]] || { echo "unknown run '$name': choose from ${ORDER[*]}" >&2; exit 2; }
+    [[ -v STAGES[$name] ]] || { echo "unknown run '$name': choose from ${!STAGES[*]}" >&2; exit 2; }
     read -r -a stage <<<"${STAGES[$name]}"
     warm=()
     [[ $name == moses-selfies-mdlm-[0-9] ]] && warm=(--init-from models/moses-selfies-mdlm)
