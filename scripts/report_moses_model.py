@@ -35,6 +35,7 @@ import os
 import platform
 import random
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -42,7 +43,7 @@ import pandas as pd
 
 import moldiff
 from moldiff.chemistry.data import load_split
-from moldiff.chemistry.moses import MOSES_COLUMNS, MOSES_REFERENCES, moses_metrics
+from moldiff.chemistry.moses import MOSES_COLUMNS, MOSES_REFERENCES, filter_group, filter_smarts, moses_metrics
 from moldiff.chemistry.targets import load_target
 from moldiff.core.files import atomic_write
 from moldiff.store.modelcard import write_card
@@ -207,6 +208,28 @@ def metric_table(results: dict[str, Any], args: argparse.Namespace) -> list[str]
     return lines
 
 
+def filter_section(metrics: dict[str, Any], top: int = 8) -> list[str]:
+    """Why generated molecules fail MOSES's filters: the first filter each fails, by family and the most
+    common substructures."""
+    failures, valid = metrics["filter_failures"], metrics["n_valid"]
+    groups: Counter[str] = Counter()
+    for reason, count in failures.items():
+        groups[filter_group(reason)] += count
+    lines = ["## Why molecules fail the filters", "",
+             f"{sum(failures.values()):,} of the {valid:,} valid molecules fail MOSES's filters (every MOSES molecule passes "
+             "them). Each is counted under the first filter it fails, in the order ring size, charge, atoms, the MCF "
+             "and PAINS substructures (`moldiff/resources/moses/filters.csv`); `moldiff.chemistry.moses.filter_failure` "
+             "names it for any molecule.", "",
+             "| filter | molecules | share of valid |", "|---|---:|---:|"]
+    lines += [f"| {group} | {count:,} | {count / valid:.1%} |" for group, count in groups.most_common()]
+    smarts = filter_smarts()
+    lines += ["", f"The {top} most common:", "", "| substructure | SMARTS | molecules | share of valid |", "|---|---|---:|---:|"]
+    for reason, count in Counter(failures).most_common(top):
+        pattern = f"`{smarts[reason]}`" if reason in smarts else ""
+        lines.append(f"| {reason} | {pattern} | {count:,} | {count / valid:.1%} |")
+    return lines + [""]
+
+
 def learning_curve(curve: Path, model: str) -> list[str]:
     """The learning-curve section: validation NLL against the steps of all stages (a stage's run is named
     ``MODEL-K`` for stage K and continues the steps of the stages before it), as a table and a plot
@@ -287,6 +310,8 @@ def render(results: dict[str, Any], args: argparse.Namespace, cache: Cache) -> s
                      "where the training set scores 0.008)")
         lines.append(line)
     lines += ["", "## MOSES metrics", "", *metric_table(results, args), ""]
+    if "filter_failures" in main:
+        lines += filter_section(main)
     lines += ["## Inference-time scaling over T, and the recommended settings", "",
               "The recommended settings (the model's `sampling` record) against more and fewer steps, no top-p and the "
               f"plain MDLM sampler; {args.scaling_molecules:,} molecules per row, seed {args.seed}; FCD against the same reference samples "

@@ -120,6 +120,7 @@ def test_moses_own_unit_case():
     for key, value in expected.items():
         assert m[key] == pytest.approx(value, abs=1e-9), key
     assert m["FCD/Test"] == pytest.approx(52.58371754126664, rel=1e-4)
+    assert m["filter_failures"] == {moses.ATOM: 1}  # CCCP
 
 
 def _brute(smiles_a, smiles_b):
@@ -155,16 +156,21 @@ def test_cosine_similarity():
     assert np.isnan(moses.cosine_similarity(Counter(), Counter(a=1)))
 
 
-@pytest.mark.parametrize(("smiles", "passes"), [
-    ("CC(=O)Nc1ccc(O)cc1", True),
-    ("CC[N+](C)(C)C", False),        # charged
-    ("CCCP", False),                 # phosphorus
-    ("C1CCCCCCC1", False),           # 8-membered ring
-    ("CCCCl", False),                # MCF4: primary alkyl halide
-    ("O=C1C=CC(=O)C=C1", False),     # quinone (PAINS quinone_A or MCF)
+@pytest.mark.parametrize(("smiles", "reason", "group"), [
+    ("CC(=O)Nc1ccc(O)cc1", None, None),
+    ("CC[N+](C)(C)C", moses.CHARGE, moses.CHARGE),
+    ("CCCP", moses.ATOM, moses.ATOM),                    # phosphorus
+    ("C1CCCCCCC1", moses.RING_8, moses.RING_8),
+    ("CCCCl", "MCF4", "MCF"),                            # primary alkyl halide
+    ("O=C1C=CC(=O)C=C1", "quinone_A(370)", "PAINS"),
+    ("Oc1ccccc1O", "catechol_A(92)", "PAINS"),
 ])
-def test_filters(smiles, passes):
-    assert moses.passes_filters(Chem.MolFromSmiles(smiles)) is passes
+def test_filters(smiles, reason, group):
+    mol = Chem.MolFromSmiles(smiles)
+    assert moses.filter_failure(mol) == reason
+    assert moses.passes_filters(mol) is (reason is None)
+    if reason is not None:
+        assert moses.filter_group(reason) == group
 
 
 def test_scaffold_needs_two_rings():

@@ -20,6 +20,9 @@ duplicates kept, and a reference is ``moses:test`` (Test) or ``moses:test_scaffo
   (``moldiff/resources/moses/filters.csv``, from ``molsets``);
 - ``Novelty``: the fraction of unique ``gen`` absent from the training set.
 
+Besides MOSES's columns the result has ``filter_failures``: for each filter, how many molecules of
+``gen`` fail it first (:func:`filter_failure`), most often first, to say why ``Filters`` is low.
+
 Reference-side work (fingerprints, fragments, scaffolds and ChemNet statistics) is cached on disk under
 ``$MOLDIFF_CACHE`` keyed by the reference molecules, so only the first evaluation pays for it.
 """
@@ -72,10 +75,16 @@ def _morgan():
 
 
 @functools.cache
-def _filters() -> tuple[Chem.Mol, ...]:
+def filter_smarts() -> dict[str, str]:
+    """MOSES's MCF and PAINS substructures in their order, SMARTS by name (``MCF4``, ``quinone_A(370)``, ...)."""
     path = Path(str(resources.files("moldiff") / "resources" / "moses" / "filters.csv"))
     with open(path, encoding="utf-8", newline="") as handle:
-        return tuple(Chem.MolFromSmarts(row["smarts"]) for row in csv.DictReader(handle))
+        return {row["name"].removeprefix("<regId=").removesuffix(">"): row["smarts"] for row in csv.DictReader(handle)}
+
+
+@functools.cache
+def _filters() -> tuple[tuple[str, Chem.Mol], ...]:
+    return tuple((name, Chem.MolFromSmarts(smarts)) for name, smarts in filter_smarts().items())
 
 
 def fingerprint(mol: Chem.Mol) -> np.ndarray:
@@ -100,25 +109,46 @@ def scaffold(mol: Chem.Mol, min_rings: int = 2) -> str | None:
     return smiles
 
 
+#: Reasons :func:`filter_failure` gives besides a substructure's name.
+RING_8, CHARGE, ATOM, ROUND_TRIP = "ring of 8+ atoms", "charged atom", "atom not C N S O F Cl Br H", "SMILES round trip"
+
+
+def filter_failure(mol: Chem.Mol) -> str | None:
+    """The first of MOSES's filters (see the module docstring) a molecule fails, ``None`` if it passes
+    them all: :data:`RING_8`, :data:`CHARGE`, :data:`ATOM`, the name of an MCF or PAINS substructure
+    (``MCF7``, ``ene_one_ene_A(57)``, ...) or :data:`ROUND_TRIP`."""
+    if any(len(ring) >= 8 for ring in mol.GetRingInfo().AtomRings()):
+        return RING_8
+    for atom in mol.GetAtoms():
+        if atom.GetFormalCharge() != 0:
+            return CHARGE
+        if atom.GetSymbol() not in ALLOWED_ATOMS:
+            return ATOM
+    with_h = Chem.AddHs(mol)
+    for name, pattern in _filters():
+        if with_h.HasSubstructMatch(pattern):
+            return name
+    smiles = Chem.MolToSmiles(mol, isomericSmiles=False)
+    return None if smiles and Chem.MolFromSmiles(smiles) is not None else ROUND_TRIP
+
+
 def passes_filters(mol: Chem.Mol) -> bool:
     """Whether a molecule passes MOSES's filters (see the module docstring)."""
-    ring_info = mol.GetRingInfo()
-    if any(len(ring) >= 8 for ring in ring_info.AtomRings()):
-        return False
-    if any(atom.GetFormalCharge() != 0 or atom.GetSymbol() not in ALLOWED_ATOMS for atom in mol.GetAtoms()):
-        return False
-    with_h = Chem.AddHs(mol)
-    if any(with_h.HasSubstructMatch(pattern) for pattern in _filters()):
-        return False
-    smiles = Chem.MolToSmiles(mol, isomericSmiles=False)
-    return bool(smiles) and Chem.MolFromSmiles(smiles) is not None
+    return filter_failure(mol) is None
 
 
-def _features(smiles: str, filters: bool) -> tuple[np.ndarray, list[str], str | None, bool | None]:
+def filter_group(reason: str) -> str:
+    """The family of a :func:`filter_failure` reason: ``MCF``, ``PAINS`` or the reason itself."""
+    if reason in (RING_8, CHARGE, ATOM, ROUND_TRIP):
+        return reason
+    return "MCF" if reason.startswith("MCF") else "PAINS"
+
+
+def _features(smiles: str, filters: bool) -> tuple[np.ndarray, list[str], str | None, str | None]:
     mol = to_mol(smiles)
     if mol is None:
         raise ValueError(f"not a valid molecule: {smiles!r}")
-    return fingerprint(mol), fragments(mol), scaffold(mol), passes_filters(mol) if filters else None
+    return fingerprint(mol), fragments(mol), scaffold(mol), filter_failure(mol) if filters else None
 
 
 @dataclass
@@ -129,6 +159,7 @@ class Features:
     fragments: Counter[str]
     scaffolds: Counter[str]
     passes: np.ndarray | None = None  # [n] bool, for generated molecules
+    failures: Counter[str] | None = None  # the filter each failing generated molecule fails first
 
 
 def features(smiles: Sequence[str], filters: bool = False, progress: bool = True) -> Features:
@@ -139,8 +170,10 @@ def features(smiles: Sequence[str], filters: bool = False, progress: bool = True
         frags.update(row[1])
     scaffolds = Counter(row[2] for row in rows if row[2] is not None)
     fps = np.stack([row[0] for row in rows]) if rows else np.zeros((0, FINGERPRINT_BITS // 8), dtype=np.uint8)
-    passes = np.array([row[3] for row in rows], dtype=bool) if filters else None
-    return Features(fps, frags, scaffolds, passes)
+    if not filters:
+        return Features(fps, frags, scaffolds)
+    passes = np.array([row[3] is None for row in rows], dtype=bool)
+    return Features(fps, frags, scaffolds, passes, Counter(row[3] for row in rows if row[3] is not None))
 
 
 # --- set metrics ------------------------------------------------------------------------------
@@ -283,6 +316,7 @@ def moses_metrics(
     result["IntDiv"] = internal_diversity(mine.fingerprints, 1)
     result["IntDiv2"] = internal_diversity(mine.fingerprints, 2)
     result["Filters"] = float(mine.passes.mean())
+    result["filter_failures"] = dict(mine.failures.most_common())
     unique = set(gen)
     result["Novelty"] = len(unique - set(train_smiles)) / len(unique)
     result["references"] = {"train": train_name, **{c: (s if isinstance(s, str) else f"{len(s)} SMILES") for c, s in references.items()}}
