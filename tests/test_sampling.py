@@ -195,3 +195,7 @@ def test_novelty_is_judged_against_the_data_set_the_model_learned_unless_a_refer
     model = moldiff.load("qm9-selfies-mdlm")
     assert model.sample(2, steps=4, progress=False).reference == "qm9"
     assert model.sample(2, steps=4, reference="qm9:test", progress=False).reference == "qm9:test"
+    drug_like = moldiff.load("moses-selfies-mdlm")  # the Python API has the CLI's default: never QM9 for a MOSES model
+    with pytest.raises(MoldiffError, match="judges novelty against the moses data it learned"):
+        drug_like.sample(2, steps=2, progress=False)
+    assert drug_like.sample(2, steps=2, reference="qm9", progress=False).reference == "qm9"

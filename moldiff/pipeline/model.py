@@ -99,7 +99,7 @@ class LoadedModel:
         seed: int | None = 0,
         batch_size: int = 256,
         device: str | None = None,
-        reference: str = "qm9",
+        reference: str | None = None,
         oracles: str | Sequence[str] | None = None,
         skip_unchanged: bool = True,
         progress: bool = True,
@@ -122,7 +122,8 @@ class LoadedModel:
         ``seed=None`` draws a seed and reports it. Molecule ``i`` depends only on ``(seed, i)``:
         ``batch_size`` never changes the result and a larger ``num_samples`` extends a smaller one.
         ``threads``: torch threads while sampling (default ``$MOLDIFF_THREADS``, else 1; ``"auto"``:
-        torch's choice). Every keyword is a field of :class:`~moldiff.pipeline.options.SampleOptions`.
+        torch's choice). ``reference``: what novelty is judged against (default: the built-in data set
+        the model learned, ``qm9`` or ``moses``). Every keyword is a field of :class:`~moldiff.pipeline.options.SampleOptions`.
         """
         settings = {k: v for k, v in locals().items() if k not in ("self", "num_samples")}
         return generate(self.record, num_samples, SampleOptions(**settings))
