@@ -212,6 +212,17 @@ def test_has_and_lacks_filters_split_on_top_level_commas_only():
         parse_where("has(C1CC[)")
 
 
+def test_keep_alert_free_drops_molecules_that_fail_the_moses_filters():
+    table = pd.DataFrame({"smiles": ["CC(=O)Nc1ccc(O)cc1", "CCCCl", "CC[N+](C)(C)C", "C1CCCCCCC1", "Oc1ccccc1O", "", "CC(=O)Nc1ccc(O)cc1"],
+                          "valid": [True, True, True, True, True, False, True]})
+    keep = parse_keep("valid,alert-free")
+    assert keep == ("valid", "alert-free")
+    assert passing(table, keep, (), [], set()).tolist() == [True, False, False, False, False, False, True]
+    assert passing(table, (*keep, "unique"), (), [], set()).tolist() == [True, False, False, False, False, False, False]
+    with pytest.raises(MoldiffError, match="choose from valid, unique, novel, hits, alert-free"):
+        parse_keep("valid,alertfree")
+
+
 # --- end to end with the default model --------------------------------------------------------------
 @pytest.fixture(scope="module")
 def model():

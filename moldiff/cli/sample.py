@@ -16,7 +16,7 @@ from moldiff.guidance.presets import presets_help
 @cli.command("sample")
 @click.option("--model", default=DEFAULT_MODEL, show_default=True, help="Model name (see `moldiff models`) or directory.")
 @click.option("-n", "--num-samples", type=click.IntRange(min=1), default=256, show_default=True, help="Molecules to generate (with --keep/--where: molecules that pass).")
-@click.option("--keep", default=None, help="Keep only molecules that are valid, unique (in this run), novel (not in --reference) and/or hits (of --target), e.g. valid,unique,novel.")
+@click.option("--keep", default=None, help="Keep only molecules that are valid, unique (in this run), novel (not in --reference), hits (of --target) and/or alert-free (pass MOSES's filters: no MCF or PAINS alert, charge, ring of 8+ atoms or atom outside C N S O F Cl Br H), e.g. valid,unique,novel.")
 @click.option("--where", default=None, help='Keep only molecules whose oracle values pass, e.g. "qed>0.5,sa<4" (operators > >= < <= =), or that contain or lack a substructure: has(SMARTS), lacks(SMARTS).')
 @click.option("--scaffold", default=None, help='Decorate a scaffold: SMILES with one or two * attachment points, e.g. "*C1CC1"; new atoms bond only at the * (see docs/constrained.md).')
 @click.option("--fragments", default=None, help='Link two fragments with a generated linker: "A*.*B", e.g. "c1ccccc1*.*C1CC1".')

@@ -5,7 +5,9 @@ the filters or the budget ``max_samples`` is spent. Filters:
 
 - ``keep``: ``valid``; ``unique`` (the first occurrence in the run of its canonical SMILES);
   ``novel`` (valid and absent from the reference); ``hits`` (a hit of every target: the guided ones,
-  or those given with ``target``);
+  or those given with ``target``); ``alert-free`` (passes the filters MOSES built its data with: no
+  MCF or PAINS structural alert, no charged atom, no ring of 8+ atoms, only C N S O F Cl Br H;
+  :func:`moldiff.chemistry.moses.filter_failure`);
 - ``where``: conditions on any oracle, ``"qed>0.5,sa<4"`` (operators ``> >= < <= =``), and on
   substructures: ``has(SMARTS)`` (the molecule contains the pattern) and ``lacks(SMARTS)`` (it does
   not), e.g. ``"has(c1ccccc1),lacks([N,O]),qed>0.5"`` (commas inside the parentheses belong to the
@@ -31,6 +33,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from moldiff.chemistry.molecules import to_mol
+from moldiff.chemistry.moses import passes_filters
 from moldiff.chemistry.oracles import get_oracle, parse_oracles
 from moldiff.chemistry.scaffolds import has_substructure, parse_smarts
 from moldiff.core.errors import MoldiffError
@@ -48,7 +52,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("moldiff")
 
-KEEP_WORDS = ("valid", "unique", "novel", "hits")
+KEEP_WORDS = ("valid", "unique", "novel", "hits", "alert-free")
 #: Default budget, as a multiple of the number of molecules wanted, when filters are given.
 DEFAULT_BUDGET_FACTOR = 10
 _OPERATORS: dict[str, Callable[[Any, Any], Any]] = {
@@ -259,6 +263,8 @@ def passing(table: pd.DataFrame, keep: Sequence[str], where: Sequence[Condition 
             ok &= target.labels(table[target.oracle].to_numpy())
     for condition in where:
         ok &= condition.passes(table)
+    if "alert-free" in keep:  # after the cheaper filters: only molecules still in are checked
+        ok &= np.array([bool(keep_it) and passes_filters(to_mol(s)) for keep_it, s in zip(ok, table["smiles"])], dtype=bool)
     first = np.zeros(len(table), dtype=bool)
     for i, (smiles, valid) in enumerate(zip(table["smiles"], table["valid"])):
         if valid and smiles not in seen:
