@@ -158,8 +158,7 @@ class Features:
     fingerprints: np.ndarray  # [n, 128] packed bits
     fragments: Counter[str]
     scaffolds: Counter[str]
-    passes: np.ndarray | None = None  # [n] bool, for generated molecules
-    failures: Counter[str] | None = None  # the filter each failing generated molecule fails first
+    failures: Counter[str] | None = None  # generated molecules: how many fail each filter first (none: all pass)
 
 
 def features(smiles: Sequence[str], filters: bool = False, progress: bool = True) -> Features:
@@ -170,10 +169,8 @@ def features(smiles: Sequence[str], filters: bool = False, progress: bool = True
         frags.update(row[1])
     scaffolds = Counter(row[2] for row in rows if row[2] is not None)
     fps = np.stack([row[0] for row in rows]) if rows else np.zeros((0, FINGERPRINT_BITS // 8), dtype=np.uint8)
-    if not filters:
-        return Features(fps, frags, scaffolds)
-    passes = np.array([row[3] is None for row in rows], dtype=bool)
-    return Features(fps, frags, scaffolds, passes, Counter(row[3] for row in rows if row[3] is not None))
+    failures = Counter(row[3] for row in rows if row[3] is not None) if filters else None
+    return Features(fps, frags, scaffolds, failures)
 
 
 # --- set metrics ------------------------------------------------------------------------------
@@ -315,7 +312,7 @@ def moses_metrics(
         result[f"Scaf/{column}"] = cosine_similarity(ref.features.scaffolds, mine.scaffolds)
     result["IntDiv"] = internal_diversity(mine.fingerprints, 1)
     result["IntDiv2"] = internal_diversity(mine.fingerprints, 2)
-    result["Filters"] = float(mine.passes.mean())
+    result["Filters"] = 1 - sum(mine.failures.values()) / len(gen)
     result["filter_failures"] = dict(mine.failures.most_common())
     unique = set(gen)
     result["Novelty"] = len(unique - set(train_smiles)) / len(unique)
