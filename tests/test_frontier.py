@@ -183,3 +183,43 @@ def test_the_cache_keeps_an_fcd_that_a_later_sweep_did_not_compute(tmp_path):
     assert (row["fcd"], row["rings_novel_mean"], row["qed_novel_mean"]) == (1.5, 2.0, 0.5) and set(row["targets"]) == {"rings", "qed"}
     _store(cache, point, {**common, "n": 16, "fcd": None, "targets": {"qed": {}}})  # other molecules: nothing kept
     assert _read_cache(cache)["rows"][point.key]["fcd"] is None
+
+
+def test_an_interrupted_point_resumes_from_its_saved_batches(tiny, tmp_path, monkeypatch, caplog):
+    from moldiff.pipeline import frontier
+
+    sweep = dict(guidance="cfg", gammas=[2], samplers="mdlm", steps=8, num_samples=24, target="rings", progress=False)
+    whole = moldiff.frontier(str(tiny), cache=tmp_path / "whole.json", **sweep).table  # one batch of 24
+    real, starts = frontier.sample, []
+
+    def sample(*args, first_index=0, **kwargs):
+        starts.append(first_index)
+        if fail_at == first_index:
+            raise KeyboardInterrupt
+        return real(*args, first_index=first_index, **kwargs)
+
+    monkeypatch.setattr(frontier, "sample", sample)
+    cache, partial = tmp_path / "cache.json", tmp_path / "cache.partial"
+    fail_at = 16
+    with pytest.raises(KeyboardInterrupt):
+        moldiff.frontier(str(tiny), cache=cache, batch_size=8, **sweep)
+    (saved,) = partial.iterdir()
+    assert sorted(json.loads(saved.read_text())["batches"]) == ["0", "8"] and not cache.exists()
+
+    fail_at = None
+    resumed = moldiff.frontier(str(tiny), cache=cache, batch_size=8, **sweep).table
+    assert starts == [0, 8, 16, 16] and not partial.exists()  # only the missing batch was sampled, then forgotten
+    same = ["validity", "uniqueness", "novel", "rings_novel_mean", "rings_hit_novel", "evaluations_per_molecule"]
+    pd.testing.assert_frame_equal(resumed[same], whole[same])  # batches never change the molecules
+
+    starts.clear()  # a damaged file is sampled again, with a warning
+    fail_at = 16
+    with pytest.raises(KeyboardInterrupt):
+        moldiff.frontier(str(tiny), cache=tmp_path / "again.json", batch_size=8, **sweep)
+    (saved,) = (tmp_path / "again.partial").iterdir()
+    record = json.loads(saved.read_text())
+    record["batches"]["8"]["smiles"] = record["batches"]["8"]["smiles"][:3]
+    saved.write_text(json.dumps(record))
+    fail_at, starts[:] = None, []
+    moldiff.frontier(str(tiny), cache=tmp_path / "again.json", batch_size=8, **sweep)
+    assert starts == [0, 8, 16] and "is damaged" in caplog.text

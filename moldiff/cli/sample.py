@@ -126,7 +126,7 @@ def sample_command(model: str, num_samples: int, out: Path, keep: str | None, wh
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--fcd", is_flag=True, help="Also compute the FCD of each point to the QM9 test split.")
 @click.option("--reference", default=None, help="Data set that novelty is judged against [default: the data set the models learned (qm9, moses)].")
-@click.option("--batch-size", type=int, default=None, help="Sequences per network batch [default: all of a point's molecules].")
+@click.option("--batch-size", type=int, default=None, help="Sequences per network batch [default: all of a point's molecules]; each finished batch is saved beside the cache, so an interrupted point resumes from it.")
 @click.option("--papers-settings", is_flag=True, help="Ignore the models' recommended sampler settings (use the library defaults, as the papers).")
 @click.option("--cache", type=click.Path(path_type=Path), default=None, help="Cache of computed points [default: OUT with .cache.json].")
 @click.option("--shipped/--no-shipped", default=True, show_default=True, help="Take points that ship in the report (reports/qm9.json: the shipped models, 1,024 molecules, seed 0) instead of computing them.")

@@ -28,6 +28,7 @@ objectives).
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import logging
 import os
@@ -43,11 +44,12 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from moldiff.chemistry.data import data_hash, spec_sha256
+from moldiff.chemistry.metrics import evaluate
 from moldiff.chemistry.molfiles import check_writable
 from moldiff.chemistry.targets import TARGET_FILE, Target, load_target, parse_targets, read_target
 from moldiff.core.assets import CHECKOUT_ROOT
 from moldiff.core.errors import MoldiffError
-from moldiff.core.files import atomic_write, check_output_paths, read_json, write_json
+from moldiff.core.files import atomic_write, check_output_paths, read_json, sha256_text, write_json
 from moldiff.diffusion.denoisers import DENOISER_KINDS
 from moldiff.diffusion.samplers import DEFAULT_SAMPLER, SAMPLER_KIND, SAMPLERS
 from moldiff.guidance.base import CLASSIFIER_PROCESS, GUIDANCE, GUIDANCE_KINDS, check_gamma
@@ -55,7 +57,7 @@ from moldiff.guidance.multi import format_gamma, is_single, target_gammas
 from moldiff.guidance.presets import get_preset, preset_settings
 from moldiff.pipeline.options import sampling_defaults
 from moldiff.pipeline.display import frontier_html
-from moldiff.pipeline.sampling import SampleResult, classifier_folder, default_reference, sample
+from moldiff.pipeline.sampling import SampleResult, classifier_folder, default_reference, sample, valid_strings
 from moldiff.store.modelfile import read_config, resolve_model_path
 from moldiff.store.recommended import recommended_options
 
@@ -205,6 +207,7 @@ class Settings:
     fcd: bool = False
     reference: str = "qm9"
     batch_size: int | None = None  # None: all molecules in one batch
+    partial: Path | None = None  # where the finished batches of unfinished points are kept (see run_point)
 
     @property
     def targets(self) -> list[str]:
@@ -215,20 +218,32 @@ class Settings:
 def sample_point(point: Point, settings: Settings, num_samples: int, progress: bool = False) -> SampleResult:
     """The first ``num_samples`` molecules of a point (molecule ``i`` depends only on the seed and ``i``),
     in one batch unless ``batch_size`` is set."""
+    return sample(point.model, num_samples, **_sample_settings(point, settings, settings.batch_size or num_samples, progress))
+
+
+def _sample_settings(point: Point, settings: Settings, batch_size: int, progress: bool) -> dict[str, Any]:
+    """The :func:`~moldiff.pipeline.sampling.sample` settings of a point."""
     options = dict(point.options)
     options.pop("preset", None)  # its settings are the point's own (make_point)
-    return sample(point.model, num_samples, sampler=point.sampler, steps=point.steps, seed=settings.seed,
-                  guidance=point.guidance, gamma=point.gamma if point.guidance != "none" else 1.0, target=point.target,
-                  batch_size=settings.batch_size or num_samples, reference=settings.reference, progress=progress, **options)
+    return dict(sampler=point.sampler, steps=point.steps, seed=settings.seed, guidance=point.guidance,
+                gamma=point.gamma if point.guidance != "none" else 1.0, target=point.target, batch_size=batch_size,
+                reference=settings.reference, progress=progress, **options)
 
 
 def run_point(point: Point, settings: Settings, progress: bool = False) -> dict[str, Any]:
-    """Sample and score one point."""
+    """Sample and score one point.
+
+    With ``settings.partial`` (a folder) and a ``batch_size`` below the molecule count, the point is
+    sampled batch by batch and each finished batch's molecules are saved there
+    (:func:`_partial_file`), so an interrupted point resumes from its last finished batch: the
+    molecules are the same either way (molecule ``i`` depends only on the seed and ``i``). The
+    point's ``seconds`` add up the time of every batch, whichever run sampled it.
+    """
     start = time.perf_counter()
-    result = sample_point(point, settings, settings.num_samples, progress)
+    table, evaluations, earlier = _sample_batches(point, settings, progress)
     targets = dict(zip(settings.targets, parse_targets(settings.targets)))
-    metrics = result.metrics(oracles=tuple(dict.fromkeys(t.oracle for t in targets.values())), targets=list(targets.values()),
-                             fcd=settings.fcd)
+    metrics = evaluate(valid_strings(table), settings.reference, tuple(dict.fromkeys(t.oracle for t in targets.values())),
+                       list(targets.values()), fcd=settings.fcd, progress=False)
     measured = {}
     for name, target in targets.items():
         measured[f"{name}_novel_mean"] = metrics["properties"][target.oracle]["novel"]["mean"]
@@ -239,9 +254,79 @@ def run_point(point: Point, settings: Settings, progress: bool = False) -> dict[
         "fcd": metrics.get("fcd", {}).get("value"),
         **({"fcd_computed": True} if settings.fcd else {}),
         **measured,
-        "evaluations_per_molecule": metrics["speed"]["evaluations_per_molecule"],
-        "seconds": round(time.perf_counter() - start, 1),
+        "evaluations_per_molecule": evaluations / len(table),
+        "seconds": round(time.perf_counter() - start + earlier, 1),
     }
+
+
+def _sample_batches(point: Point, settings: Settings, progress: bool) -> tuple[pd.DataFrame, int, float]:
+    """A point's molecules (``smiles``, ``valid``), its denoiser evaluations, and the seconds spent on
+    batches sampled by earlier runs (resumed from ``settings.partial``; see :func:`run_point`)."""
+    n = settings.num_samples
+    size = min(settings.batch_size or n, n)
+    path = _partial_file(settings.partial, point) if settings.partial is not None and size < n else None
+    identity = {"key": point.key, "weights": weights_used(point), "seed": settings.seed, "batch_size": size}
+    saved = _read_partial(path, identity)
+    done = {int(first): batch for first, batch in saved.get("batches", {}).items()}
+    starts = range(0, n, size)
+    earlier = sum(done[first]["seconds"] for first in starts if first in done)
+    if earlier:
+        log.info("%s: resuming after %d of %d batches", point.key, sum(first in done for first in starts), len(starts))
+    for first in starts:
+        if first in done:
+            continue
+        result = sample(point.model, min(size, n - first), first_index=first, **_sample_settings(point, settings, size, progress))
+        done[first] = {"smiles": result.table["smiles"].tolist(), "valid": result.table["valid"].tolist(),
+                       "evaluations": result.evaluations, "seconds": result.seconds}
+        if path is not None and first + size < n:  # the last batch finishes the point, which the cache stores
+            write_json({**identity, "batches": done}, path)
+            if progress:
+                log.info("%s: batch %d of %d saved to %s", point.key, first // size + 1, len(starts), path)
+    ordered = [done[first] for first in starts]
+    table = pd.DataFrame({"smiles": [s for b in ordered for s in b["smiles"]], "valid": [v for b in ordered for v in b["valid"]]})
+    return table, sum(b["evaluations"] for b in ordered), earlier
+
+
+def _partial_file(folder: Path, point: Point) -> Path:
+    """Where the finished batches of an unfinished ``point`` are kept: a file per point in ``folder``."""
+    return folder / f"{sha256_text(point.key)[:16]}.json"
+
+
+def _read_partial(path: Path | None, identity: dict[str, Any]) -> dict[str, Any]:
+    """The saved batches of a point, if ``path`` holds them for the same point, weights, seed and batch
+    size (anything else, a damaged file included, is sampled again)."""
+    if path is None or not path.is_file():
+        return {}
+    try:
+        saved = read_json(path, "partial point")
+    except MoldiffError as exc:
+        log.warning("%s; sampling its batches again", exc)
+        return {}
+    if not isinstance(saved, dict) or any(saved.get(k) != v for k, v in identity.items()):
+        return {}
+    batches = saved.get("batches")
+    if not isinstance(batches, dict) or not all(_batch_ok(first, b, identity["batch_size"]) for first, b in batches.items()):
+        log.warning("%s is damaged; sampling its batches again", path)
+        return {}
+    return saved
+
+
+def _batch_ok(first: str, batch: Any, size: int) -> bool:
+    """Whether a saved batch is whole: a batch start, and a smiles and valid flag for each of its ``size``
+    molecules (only full batches are saved), with its cost."""
+    return (first.isdigit() and int(first) % size == 0 and isinstance(batch, dict)
+            and isinstance(batch.get("smiles"), list) and isinstance(batch.get("valid"), list)
+            and len(batch["smiles"]) == len(batch["valid"]) == size
+            and all(isinstance(batch.get(k), (int, float)) for k in ("evaluations", "seconds")))
+
+
+def _forget_partial(settings: Settings, point: Point) -> None:
+    """Delete a finished point's saved batches (and their folder once it is empty)."""
+    if settings.partial is None:
+        return
+    _partial_file(settings.partial, point).unlink(missing_ok=True)
+    with contextlib.suppress(OSError):
+        settings.partial.rmdir()
 
 
 def target_definition(target: Target) -> dict[str, Any]:
@@ -406,7 +491,8 @@ class Frontier:
             self.table.to_csv(handle, index=False)
 
     def to_json(self, path: str | Path) -> None:
-        write_json({"settings": asdict(self.settings), "points": self.table.to_dict(orient="records")}, path)
+        settings = {k: v for k, v in asdict(self.settings).items() if k != "partial"}  # scratch, not a setting
+        write_json({"settings": settings, "points": self.table.to_dict(orient="records")}, path)
 
     def save(self, path: str | Path) -> None:
         """Write the table as CSV or JSON, by the extension (:data:`TABLE_OUTPUTS`)."""
@@ -630,9 +716,10 @@ def frontier(
             raise MoldiffError(f"the models of this sweep learned different data sets ({', '.join(sorted(learned))}): "
                                "pass a reference (--reference) to judge the novelty of all against one")
         reference = learned.pop()
-    settings = Settings(num_samples, seed, target, fcd, reference, batch_size)
-    basis = _basis(settings)
     cache_path = Path(cache) if cache is not None else None
+    settings = Settings(num_samples, seed, target, fcd, reference, batch_size,
+                        cache_path.with_suffix(".partial") if cache_path is not None else None)
+    basis = _basis(settings)
     sources = [("cache", _read_cache(cache_path)["rows"])]
     sources += [("shipped", _read_cache(path)["rows"]) for path in SHIPPED_RESULTS if shipped and path.is_file()]
     weights = {p: weights_used(p) for p in points}
@@ -652,8 +739,10 @@ def frontier(
 
         def done(point: Point, result: dict[str, Any]) -> None:
             entry = {**asdict(point), "options": dict(point.options), **result, "weights": weights[point], "seed": seed,
-                     "reference": reference, **basis, **({"nucleus": nucleus_mode(point)} if nucleus_mode(point) else {})}
+                     "reference": reference, **basis, **({"nucleus": nucleus_mode(point)} if nucleus_mode(point) else {}),
+                     **({"batch_size": batch_size} if batch_size is not None and batch_size < num_samples else {})}
             _store(cache_path, point, entry)
+            _forget_partial(settings, point)
             rows[point] = {**entry, "cached": False, "source": "computed"}
             bar.update(num_samples)
             bar.set_description(f"frontier: {len(rows)}/{len(points)} points")

@@ -73,9 +73,8 @@ class SampleResult:
     def metrics(self, reference: str | None = None, oracles: str | Sequence[str] = DEFAULT_ORACLES,
                 targets: Sequence[Target] | None = None, fcd: bool = False) -> dict[str, Any]:
         """:func:`moldiff.chemistry.metrics.evaluate` of the samples (targets: the guided ones), plus speed and cost."""
-        strings = [s if v else None for s, v in zip(self.table["smiles"], self.table["valid"])]
         targets = self.targets if targets is None else targets
-        metrics = evaluate(strings, reference or self.reference, oracles, targets, fcd=fcd, progress=False)
+        metrics = evaluate(valid_strings(self.table), reference or self.reference, oracles, targets, fcd=fcd, progress=False)
         metrics["speed"] = self.speed()
         return metrics
 
@@ -168,6 +167,11 @@ def sample(model: StoredModel | LoadedModel | str = DEFAULT_MODEL, num_samples: 
     seconds = time.perf_counter() - start
     return SampleResult(table, sampler_options, str(model.path), seconds, out.evaluations, out.network_seconds,
                         reference, targets, network_passes(denoiser), guidance)
+
+
+def valid_strings(table: pd.DataFrame) -> list[str | None]:
+    """A molecule table's canonical SMILES, None for an invalid molecule (what the metrics take)."""
+    return [s if v else None for s, v in zip(table["smiles"], table["valid"])]
 
 
 def default_reference(config: dict[str, Any], name: str) -> str:
