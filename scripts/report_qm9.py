@@ -17,12 +17,14 @@ from typing import Any
 
 from moldiff.chemistry.targets import load_target
 from moldiff.core.files import atomic_write, read_json
-from moldiff.pipeline.frontier import MIN_NOVEL, Point, frontier, make_point, read_reference_points, weights_used
+from moldiff.pipeline.frontier import MIN_NOVEL, Point, frontier, make_point, read_reference_points, saved_batches, weights_used
 from moldiff.store.modelcard import write_card
 
 ROOT = Path(__file__).resolve().parent.parent
 REPORT = ROOT / "reports" / "qm9.md"
 RESULTS = ROOT / "reports" / "qm9.json"
+#: Molecules per row (the papers' protocol).
+NUM_SAMPLES = 1024
 FIGURE = ROOT / "reports" / "qm9_frontier.png"
 FOURWAY_FIGURE = ROOT / "reports" / "qm9_fourway.png"
 README = ROOT / "README.md"
@@ -371,6 +373,12 @@ def udlm_cbg_note(fresh: dict[str, dict[str, Any]]) -> str:
                  "every position a draw proposes to change, accepted with probability p(y | z)^gamma, so the work grows "
                  "steeply with gamma (16 molecules: 2,346 classifier passes a molecule at gamma 1, 22,423 at gamma 5, "
                  "`benchmarks/guidance_cost.py`): about ten times the work of gamma 1 at gamma 5, hours a row on one thread.")
+        progress = [(g, *saved_batches(RESULTS, _fourway_row("UDLM", "cbg", float(g)))) for g in missing]
+        progress = [f"{done} of {-(-NUM_SAMPLES // size)} batches of {size} molecules at gamma {g}" for g, done, size in progress if done]
+        if progress:
+            text += (f" Sampled so far, saved in `reports/qm9.partial/` and resumed by the next run of "
+                     f"`scripts/report_qm9.py --rows guided --models qm9-selfies-udlm --guidance cbg --batch-size 128`: "
+                     f"{'; '.join(progress)}.")
     return text
 
 
@@ -616,7 +624,7 @@ def write_cards(cache: dict[str, Any]) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", default="unguided,guided,qed", help="row groups, comma-separated: unguided, guided, qed")
-    parser.add_argument("--num-samples", type=int, default=1024)
+    parser.add_argument("--num-samples", type=int, default=NUM_SAMPLES)
     parser.add_argument("--models", default=None, help="only rows of these models (comma-separated)")
     parser.add_argument("--guidance", default=None, help="only rows with these guidance methods (comma-separated)")
     parser.add_argument("--seed", type=int, default=0)
