@@ -320,20 +320,20 @@ def _batch_ok(first: str, batch: Any, size: int) -> bool:
             and all(isinstance(batch.get(k), (int, float)) for k in ("evaluations", "seconds")))
 
 
-def saved_batches(cache: str | Path, point: Point, seed: int = 0) -> tuple[int, int]:
+def saved_batches(cache: str | Path, point: Point, seed: int = 0) -> tuple[int, int, float]:
     """How many batches of an unfinished ``point`` are saved beside ``cache`` for today's weights and
-    ``seed``, and their size; ``(0, 0)`` when none are."""
+    ``seed``, their size and the seconds they took to sample; ``(0, 0, 0.0)`` when none are."""
     path = _partial_file(Path(cache).with_suffix(".partial"), point)
     if not path.is_file():
-        return 0, 0
+        return 0, 0, 0.0
     with contextlib.suppress(MoldiffError):
         saved = read_json(path, "partial point")
         size = saved.get("batch_size") if isinstance(saved, dict) else None
         identity = {"key": point.key, "weights": weights_used(point), "seed": seed, "batch_size": size}
-        done = len(_read_partial(path, identity).get("batches", {})) if isinstance(size, int) and size > 0 else 0
-        if done:
-            return done, size
-    return 0, 0
+        batches = _read_partial(path, identity).get("batches", {}) if isinstance(size, int) and size > 0 else {}
+        if batches:
+            return len(batches), size, float(sum(b["seconds"] for b in batches.values()))
+    return 0, 0, 0.0
 
 
 def _forget_partial(settings: Settings, point: Point) -> None:
