@@ -373,13 +373,13 @@ def udlm_cbg_note(fresh: dict[str, dict[str, Any]]) -> str:
                  "every position a draw proposes to change, accepted with probability p(y | z)^gamma, so the work grows "
                  "steeply with gamma (16 molecules: 2,346 classifier passes a molecule at gamma 1, 22,423 at gamma 5, "
                  "`benchmarks/guidance_cost.py`): about ten times the work of gamma 1 at gamma 5, hours a row on one thread.")
-        progress = [(g, *saved_batches(RESULTS, _fourway_row("UDLM", "cbg", float(g)))) for g in missing]
-        progress = [f"{done} of {-(-NUM_SAMPLES // size)} batches of {size} molecules at gamma {g} ({seconds:,.0f} s)"
-                    for g, done, size, seconds in progress if done]
-        if progress:
+        saved = [(g, *saved_batches(RESULTS, _fourway_row("UDLM", "cbg", float(g)))) for g in missing]
+        saved = [(g, done, size, seconds) for g, done, size, seconds in saved if done]
+        if saved:
             text += (f" Sampled so far, saved in `reports/qm9.partial/` and resumed by the next run of "
-                     f"`scripts/report_qm9.py --rows guided --models qm9-selfies-udlm --guidance cbg --batch-size 128`: "
-                     f"{'; '.join(progress)}.")
+                     f"`scripts/report_qm9.py --rows guided --models qm9-selfies-udlm --guidance cbg --batch-size {saved[0][2]}`: "
+                     + "; ".join(f"{done} of {-(-NUM_SAMPLES // size)} batches of {size} molecules at gamma {g} ({seconds:,.0f} s)"
+                                 for g, done, size, seconds in saved) + ".")
     return text
 
 

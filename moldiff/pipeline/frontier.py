@@ -293,8 +293,8 @@ def _partial_file(folder: Path, point: Point) -> Path:
 
 
 def _read_partial(path: Path | None, identity: dict[str, Any]) -> dict[str, Any]:
-    """The saved batches of a point, if ``path`` holds them for the same point, weights, seed and batch
-    size (anything else, a damaged file included, is sampled again)."""
+    """The saved batches of a point, if ``path`` holds them for the same ``identity`` (point, weights, seed
+    and, when given, batch size); anything else, a damaged file included, is sampled again."""
     if path is None or not path.is_file():
         return {}
     try:
@@ -304,8 +304,9 @@ def _read_partial(path: Path | None, identity: dict[str, Any]) -> dict[str, Any]
         return {}
     if not isinstance(saved, dict) or any(saved.get(k) != v for k, v in identity.items()):
         return {}
-    batches = saved.get("batches")
-    if not isinstance(batches, dict) or not all(_batch_ok(first, b, identity["batch_size"]) for first, b in batches.items()):
+    batches, size = saved.get("batches"), saved.get("batch_size")
+    if (not isinstance(batches, dict) or not isinstance(size, int) or size < 1
+            or not all(_batch_ok(first, b, size) for first, b in batches.items())):
         log.warning("%s is damaged; sampling its batches again", path)
         return {}
     return saved
@@ -323,17 +324,10 @@ def _batch_ok(first: str, batch: Any, size: int) -> bool:
 def saved_batches(cache: str | Path, point: Point, seed: int = 0) -> tuple[int, int, float]:
     """How many batches of an unfinished ``point`` are saved beside ``cache`` for today's weights and
     ``seed``, their size and the seconds they took to sample; ``(0, 0, 0.0)`` when none are."""
-    path = _partial_file(Path(cache).with_suffix(".partial"), point)
-    if not path.is_file():
-        return 0, 0, 0.0
-    with contextlib.suppress(MoldiffError):
-        saved = read_json(path, "partial point")
-        size = saved.get("batch_size") if isinstance(saved, dict) else None
-        identity = {"key": point.key, "weights": weights_used(point), "seed": seed, "batch_size": size}
-        batches = _read_partial(path, identity).get("batches", {}) if isinstance(size, int) and size > 0 else {}
-        if batches:
-            return len(batches), size, float(sum(b["seconds"] for b in batches.values()))
-    return 0, 0, 0.0
+    saved = _read_partial(_partial_file(Path(cache).with_suffix(".partial"), point),
+                          {"key": point.key, "weights": weights_used(point), "seed": seed})
+    batches = saved.get("batches", {})
+    return (len(batches), saved["batch_size"], float(sum(b["seconds"] for b in batches.values()))) if batches else (0, 0, 0.0)
 
 
 def _forget_partial(settings: Settings, point: Point) -> None:
