@@ -250,6 +250,14 @@ def learning_curve(curve: Path, model: str) -> list[str]:
     if (table["run"] == model).sum() == 1:  # only an end point: the run's own log is gone
         lines += ["Stage 1's run directory (and its validation log) did not survive the machine it trained on: its "
                   "row is the end point recorded in its export.", ""]
+    ends = table.groupby("stage").last()
+    falls = []
+    for k in ends.index[1:]:
+        fall, steps = ends["val/nll"][k - 1] - ends["val/nll"][k], stages[k - 1]["steps"]
+        falls.append(f"{fall:.2f} in stage {k} ({steps:,} steps, {1000 * fall / steps:.2f} per 1,000)")
+    if falls:
+        lines += ["Where it stands: from each stage's last validation to the next one's, the NLL fell by "
+                  + ", ".join(falls) + ".", ""]
     lines += ["| stage | step | training time (h) | val NLL |", "|---:|---:|---:|---:|"]
     for _, row in table.iterrows():
         lines.append(f"| {row['stage']} | {row['total_step']:,} | {row['hours']:.2f} | {row['val/nll']:.3f} |")

@@ -34,8 +34,7 @@ declare -A STAGES=(
     [moses-selfies-mdlm-3]="${DENOISER[*]} --max-steps 3600 --train-molecules $SAMPLE --lr 1e-3 --warmup-steps 200 --seed 2 --val-every 400"
     # stage 4 (a later session): a fourth 300k sample, same rate, 3,000 steps
     [moses-selfies-mdlm-4]="${DENOISER[*]} --max-steps 3000 --train-molecules $SAMPLE --lr 1e-3 --warmup-steps 200 --seed 3 --val-every 400"
-    # stage 5 (a later session): a fifth 300k sample, same rate, 2,400 steps. Trained but not shipped yet (the shipped
-    # model is stage 4 until reports/moses.md is recomputed for it), so it runs only when named and is not in ORDER
+    # stage 5 (a later session): a fifth 300k sample, same rate, 2,400 steps
     [moses-selfies-mdlm-5]="${DENOISER[*]} --max-steps 2400 --train-molecules $SAMPLE --lr 1e-3 --warmup-steps 200 --seed 4 --val-every 400"
     [moses-qed-mask-selfies]="train-classifier --target moses-qed --process mask --trunk-from models/moses-selfies-mdlm --max-steps 1500 --train-molecules 100000 --lr 5e-4 --warmup-steps 100 --seed 1"
 )
@@ -44,7 +43,8 @@ declare -A EXPORT=([moses-selfies-mdlm]=models/moses-selfies-mdlm [moses-selfies
                    [moses-selfies-mdlm-5]=models/moses-selfies-mdlm
                    [moses-qed-mask-selfies]=guidance/moses-qed/mask-selfies)
 # the shipped classifier was trained from stage 2's trunk, so it runs between stages 2 and 3
-ORDER=(moses-selfies-mdlm moses-selfies-mdlm-2 moses-qed-mask-selfies moses-selfies-mdlm-3 moses-selfies-mdlm-4)
+ORDER=(moses-selfies-mdlm moses-selfies-mdlm-2 moses-qed-mask-selfies moses-selfies-mdlm-3 moses-selfies-mdlm-4
+       moses-selfies-mdlm-5)
 
 for name in "${@:-${ORDER[@]}}"; do
     [[ -v STAGES[$name] ]] || { echo "unknown run '$name': choose from ${!STAGES[*]}" >&2; exit 2; }
