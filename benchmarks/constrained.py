@@ -4,7 +4,7 @@
 decorates drug-like ones (a phenylpiperazine, a kinase hinge binder, an amide linker) with
 ``moses-selfies-mdlm``. For each scaffold (one attachment point), samples ``--num-samples`` molecules with the
 model's recommended sampler and reports: validity (after the redraws of molecules that break the
-scaffold), the share of valid molecules that carry the scaffold correctly (re-checked here with
+scaffold) with the invalid molecules counted by reason, the share of valid molecules that carry the scaffold correctly (re-checked here with
 RDKit, independently of the sampler's own check: must be 100%), the share whose first draw already
 kept the scaffold, and the number of distinct decorations (next to how many QM9 itself holds). Then:
 D-CFG (toward ``rings``, or ``moses-qed``) on a decorated scaffold against unguided decoration (mean
@@ -65,6 +65,12 @@ def qm9_decorations(text: str) -> int:
     return len(found)
 
 
+def invalid_reasons(table) -> str:
+    """Why molecules were invalid, counted by the reason's head (``breaks the scaffold``, ``no <eos> token``, ...)."""
+    reasons = table.loc[~table["valid"], "invalid_reason"].astype(str).str.split(":").str[0]
+    return ", ".join(f"{reason} {count}" for reason, count in reasons.value_counts().items()) or "none"
+
+
 def scaffold_row(model, name: str, text: str, n: int, seed: int, fragments: bool = False, **settings) -> dict:
     start = time.perf_counter()
     key = "fragments" if fragments else "scaffold"
@@ -80,7 +86,8 @@ def scaffold_row(model, name: str, text: str, n: int, seed: int, fragments: bool
         "scaffold kept (of valid)": float(np.mean(kept)) if kept else float("nan"),
         "first draw kept it": float((table["redraws"] == 0).mean()),
         "distinct decorations": int(decorations.nunique()),
-        "mean rings (valid)": float(valid["rings"].mean()), "mean QED (valid)": float(valid["qed"].mean()), "seconds": round(time.perf_counter() - start, 1),
+        "mean rings (valid)": float(valid["rings"].mean()), "mean QED (valid)": float(valid["qed"].mean()),
+        "invalid (why)": invalid_reasons(table), "seconds": round(time.perf_counter() - start, 1),
     }
     print(row, flush=True)
     return row
@@ -133,7 +140,7 @@ def main() -> None:
                         "median Tanimoto": float(valid["similarity"].median()),
                         "median Tanimoto, start excluded": float(valid.loc[valid["smiles"] != same, "similarity"].median()),
                         "identical to start": float((valid["smiles"] == same).mean()),
-                        "distinct analogs": int(valid["smiles"].nunique()), "seconds": round(time.perf_counter() - start, 1)})
+                        "distinct analogs": int(valid["smiles"].nunique()), "invalid (why)": invalid_reasons(table), "seconds": round(time.perf_counter() - start, 1)})
         print(analogs[-1], flush=True)
     sections.append("## Analogs (`--from SMILES --remask 0.3`)\n\n" + markdown(analogs))
 
