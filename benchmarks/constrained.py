@@ -4,8 +4,8 @@
 decorates drug-like ones (a phenylpiperazine, a kinase hinge binder, an amide linker) with
 ``moses-selfies-mdlm``. For each scaffold (one attachment point), samples ``--num-samples`` molecules with the
 model's recommended sampler and reports: validity (after the redraws of molecules that break the
-scaffold) with the invalid molecules counted by reason, the share of valid molecules that carry the scaffold correctly (re-checked here with
-RDKit, independently of the sampler's own check: must be 100%), the share whose first draw already
+scaffold) with the invalid molecules counted by reason, the share of valid molecules that carry the
+scaffold correctly (re-checked here with RDKit, independently of the sampler's own check: must be 100%), the share whose first draw already
 kept the scaffold, and the number of distinct decorations (next to how many QM9 itself holds). Then:
 D-CFG (toward ``rings``, or ``moses-qed``) on a decorated scaffold against unguided decoration (mean
 ring count and QED), two attachment points and

@@ -377,7 +377,7 @@ def udlm_cbg_note(fresh: dict[str, dict[str, Any]]) -> str:
         saved = [(g, done, size, seconds) for g, done, size, seconds in saved if done]
         if saved:
             text += (f" Sampled so far, saved in `reports/qm9.partial/` and resumed by the next run of "
-                     f"`scripts/report_qm9.py --rows guided --models qm9-selfies-udlm --guidance cbg --batch-size {saved[0][2]}`: "
+                     f"`scripts/report_qm9.py --rows guided --models qm9-selfies-udlm --guidance cbg --batch-size {saved[0][2]} --jobs 2` (two gammas at once, one a core): "
                      + "; ".join(f"{done} of {-(-NUM_SAMPLES // size)} batches of {size} molecules at gamma {g} ({seconds:,.0f} s)"
                                  for g, done, size, seconds in saved) + ".")
     return text
