@@ -53,3 +53,14 @@ def test_documentation_site_builds_strictly(tmp_path: Path):
                             capture_output=True, text=True, cwd=REPO)
     assert result.returncode == 0, result.stderr[-4000:]
     assert (tmp_path / "site" / "index.html").exists()
+
+
+def test_the_report_marks_rows_sampled_on_a_gpu():
+    """Seconds on a GPU do not compare with a CPU's: the tables mark them, and rows before devices were recorded ran on CPU."""
+    report = _report_script()
+    gpu = "cuda: NVIDIA H200"
+    old = {"n": 1024, "seconds": 1896.9}
+    assert report._seconds(old) == "1897" and list(report._devices(old)) == ["cpu"]
+    both = {"n": 1024, "seconds": 5327.1, "devices": {"cpu": {"batches": 3, "seconds": 5159.1}, gpu: {"batches": 5, "seconds": 168.0}}}
+    assert report._seconds(both) == "5327 (CPU+GPU)"
+    assert report._seconds({"n": 1024, "seconds": 226.0, "devices": {gpu: {"batches": 8, "seconds": 226.0}}}) == "226 (GPU)"

@@ -207,12 +207,20 @@ def test_an_interrupted_point_resumes_from_its_saved_batches(tiny, tmp_path, mon
     assert sorted(json.loads(saved.read_text())["batches"]) == ["0", "8"] and not cache.exists()
     point = frontier.make_point(str(tiny), "mdlm", 8, "cfg", 2.0, "rings")
     assert frontier.saved_batches(cache, point)[:2] == (2, 8) and frontier.saved_batches(cache, point, seed=1) == (0, 0, 0.0)
+    record = json.loads(saved.read_text())
+    assert {b["device"] for b in record["batches"].values()} == {"cpu"}
+    del record["batches"]["0"]["device"], record["batches"]["0"]["classifier_passes"]  # as saved before they were recorded
+    saved.write_text(json.dumps(record))
 
     fail_at = None
     resumed = moldiff.frontier(str(tiny), cache=cache, batch_size=8, **sweep).table
     assert starts == [0, 8, 16, 16] and not partial.exists()  # only the missing batch was sampled, then forgotten
     same = ["validity", "uniqueness", "novel", "rings_novel_mean", "rings_hit_novel", "evaluations_per_molecule"]
     pd.testing.assert_frame_equal(resumed[same], whole[same])  # batches never change the molecules
+    row, one = (json.loads(c.read_text())["rows"][point.key] for c in (cache, tmp_path / "whole.json"))
+    assert list(row["devices"]) == ["cpu"] and row["devices"]["cpu"]["batches"] == 3  # an old batch counts as CPU
+    assert "classifier_passes_per_molecule" not in row  # not known for every batch
+    assert one["devices"]["cpu"]["batches"] == 1 and one["classifier_passes_per_molecule"] == 0  # D-CFG scores nothing
 
     starts.clear()  # a damaged file is sampled again, with a warning
     fail_at = 16

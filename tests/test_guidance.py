@@ -128,6 +128,17 @@ def test_taylor_equals_exact_for_a_classifier_linear_in_the_one_hot_input():
     assert torch.allclose(exact, taylor, atol=1e-10)
 
 
+def test_chunking_never_changes_the_substitution_scores():
+    """Classifier calls are chunked (by device: ``cbg._chunk``); the chunk size must not change a score."""
+    from moldiff.guidance import cbg
+
+    z = torch.randint(5, (6, 4), generator=torch.Generator().manual_seed(1))
+    level, classifier = torch.full((6,), 0.5), SmoothClassifier(4, 5)
+    assert cbg._chunk(z) == cbg.CHUNK  # on CPU
+    whole = substitution_log_probs(classifier, z, level, torch.arange(5))
+    assert torch.allclose(substitution_log_probs(classifier, z, level, torch.arange(5), chunk=7), whole, atol=1e-6)
+
+
 def test_taylor_is_close_to_exact_for_a_smooth_classifier(record_property):
     z = torch.randint(5, (64, 4), generator=torch.Generator().manual_seed(0))
     level = torch.full((64,), 0.5)

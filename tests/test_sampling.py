@@ -47,6 +47,7 @@ def test_api_sample_returns_scored_rows_and_is_reproducible(models, kind, sample
     pd.testing.assert_frame_equal(table, again)
     metrics = result.metrics()
     assert metrics["n"] == 24 and metrics["speed"]["evaluations_per_molecule"] > 0
+    assert result.device == "cpu"  # where it was sampled (a GPU by name: core.runtime.device_label)
 
 
 def test_mdlm_forward_skipping_saves_evaluations_on_a_real_model(models):

@@ -38,6 +38,14 @@ def check_device(device: str | None) -> str:
     return device
 
 
+def device_label(device) -> str:
+    """A device in words for reports: ``cpu``, or the GPU's name (``cuda: NVIDIA H200``)."""
+    import torch
+
+    device = torch.device(device)
+    return f"cuda: {torch.cuda.get_device_name(device)}" if device.type == "cuda" else device.type
+
+
 def max_threads() -> int:
     """The most threads moldiff runs torch with: :data:`THREADS_PER_CORE` per core of this machine."""
     return THREADS_PER_CORE * (os.cpu_count() or 1)

@@ -27,10 +27,17 @@ if TYPE_CHECKING:
 #: Sequences per classifier call when scoring substitutions: on CPU the shipped classifiers score about 1.6x
 #: more sequences a second in chunks of 256 than of 4,096 (one thread; the activations stay in cache).
 CHUNK = 256
+#: The same on a GPU, where each call costs kernel launches whatever its size: as many as one call can hold.
+CUDA_CHUNK = 16384
+
+
+def _chunk(rows: torch.Tensor) -> int:
+    """Sequences per classifier call for rows on ``rows.device``."""
+    return CHUNK if rows.device.type == "cpu" else CUDA_CHUNK
 
 
 def substitution_log_probs(classifier: Classifier, z: torch.Tensor, level: torch.Tensor, candidates: torch.Tensor,
-                           chunk: int = CHUNK) -> torch.Tensor:
+                           chunk: int | None = None) -> torch.Tensor:
     """Exact ``log p(y | z with position l set to v)`` for every position and candidate ``v``.
 
     Returns ``[B, L, len(candidates)]`` from ``L * V`` classifier calls per distinct row of ``z``
@@ -47,6 +54,7 @@ def substitution_log_probs(classifier: Classifier, z: torch.Tensor, level: torch
         variants[:, position, :, position] = candidates
     flat = variants.reshape(-1, length)
     levels = level[:, None].expand(batch, length * v).reshape(-1)
+    chunk = chunk or _chunk(flat)
     with torch.no_grad():
         out = torch.cat([classifier.log_prob(flat[i : i + chunk], levels[i : i + chunk]) for i in range(0, len(flat), chunk)])
     out = out.view(batch, length, v)
@@ -63,11 +71,12 @@ def taylor_log_probs(classifier: Classifier, z: torch.Tensor, level: torch.Tenso
     return (log_p.detach()[:, None, None] + grad[..., candidates] - current).double()
 
 
-def _score_unique(classifier: Classifier, variants: torch.Tensor, level: torch.Tensor, chunk: int = CHUNK) -> tuple[torch.Tensor, int]:
+def _score_unique(classifier: Classifier, variants: torch.Tensor, level: torch.Tensor, chunk: int | None = None) -> tuple[torch.Tensor, int]:
     """``log p(y | variant)`` for rows ``[V, L]`` at one noise level ``level`` (scalar tensor), each distinct
     row scored once in chunks; returns the scores and how many sequences were scored."""
     distinct, inverse = torch.unique(variants, dim=0, return_inverse=True)
     levels = level.expand(len(distinct))
+    chunk = chunk or _chunk(distinct)
     with torch.no_grad():
         out = torch.cat([classifier.log_prob(distinct[i : i + chunk], levels[i : i + chunk]) for i in range(0, len(distinct), chunk)])
     return out.double()[inverse], len(distinct)

@@ -31,6 +31,7 @@ from __future__ import annotations
 import contextlib
 import itertools
 import logging
+import multiprocessing
 import os
 import time
 from collections.abc import Iterator, Sequence
@@ -41,6 +42,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import torch
 from tqdm.auto import tqdm
 
 from moldiff.chemistry.data import data_hash, spec_sha256
@@ -237,10 +239,11 @@ def run_point(point: Point, settings: Settings, progress: bool = False) -> dict[
     sampled batch by batch and each finished batch's molecules are saved there
     (:func:`_partial_file`), so an interrupted point resumes from its last finished batch: the
     molecules are the same either way (molecule ``i`` depends only on the seed and ``i``). The
-    point's ``seconds`` add up the time of every batch, whichever run sampled it.
+    point's ``seconds`` add up the time of every batch, whichever run sampled it, and its ``devices``
+    say where they ran (seconds on a GPU do not compare with seconds on a CPU).
     """
     start = time.perf_counter()
-    table, evaluations, earlier = _sample_batches(point, settings, progress)
+    table, batches, earlier = _sample_batches(point, settings, progress)
     targets = dict(zip(settings.targets, parse_targets(settings.targets)))
     metrics = evaluate(valid_strings(table), settings.reference, tuple(dict.fromkeys(t.oracle for t in targets.values())),
                        list(targets.values()), fcd=settings.fcd, progress=False)
@@ -254,14 +257,28 @@ def run_point(point: Point, settings: Settings, progress: bool = False) -> dict[
         "fcd": metrics.get("fcd", {}).get("value"),
         **({"fcd_computed": True} if settings.fcd else {}),
         **measured,
-        "evaluations_per_molecule": evaluations / len(table),
+        "evaluations_per_molecule": sum(b["evaluations"] for b in batches) / len(table),
+        **({"classifier_passes_per_molecule": sum(b["classifier_passes"] for b in batches) / len(table)}
+           if all("classifier_passes" in b for b in batches) else {}),
         "seconds": round(time.perf_counter() - start + earlier, 1),
+        "devices": _devices(batches),
     }
 
 
-def _sample_batches(point: Point, settings: Settings, progress: bool) -> tuple[pd.DataFrame, int, float]:
-    """A point's molecules (``smiles``, ``valid``), its denoiser evaluations, and the seconds spent on
-    batches sampled by earlier runs (resumed from ``settings.partial``; see :func:`run_point`)."""
+def _devices(batches: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Where a point's batches were sampled: per device, its batches and their seconds (batches saved
+    before devices were recorded ran on CPU)."""
+    out: dict[str, dict[str, Any]] = {}
+    for batch in batches:
+        entry = out.setdefault(batch.get("device", "cpu"), {"batches": 0, "seconds": 0.0})
+        entry["batches"] += 1
+        entry["seconds"] = round(entry["seconds"] + batch["seconds"], 1)
+    return out
+
+
+def _sample_batches(point: Point, settings: Settings, progress: bool) -> tuple[pd.DataFrame, list[dict[str, Any]], float]:
+    """A point's molecules (``smiles``, ``valid``), its batches in order (their cost and device), and the
+    seconds spent on batches sampled by earlier runs (resumed from ``settings.partial``; see :func:`run_point`)."""
     n = settings.num_samples
     size = min(settings.batch_size or n, n)
     path = _partial_file(settings.partial, point) if settings.partial is not None and size < n else None
@@ -277,14 +294,15 @@ def _sample_batches(point: Point, settings: Settings, progress: bool) -> tuple[p
             continue
         result = sample(point.model, min(size, n - first), first_index=first, **_sample_settings(point, settings, size, progress))
         done[first] = {"smiles": result.table["smiles"].tolist(), "valid": result.table["valid"].tolist(),
-                       "evaluations": result.evaluations, "seconds": result.seconds}
+                       "evaluations": result.evaluations, "classifier_passes": result.classifier_passes,
+                       "seconds": result.seconds, "device": result.device}
         if path is not None and first + size < n:  # the last batch finishes the point, which the cache stores
             write_json({**identity, "batches": done}, path)
             if progress:
                 log.info("%s: batch %d of %d saved to %s", point.key, first // size + 1, len(starts), path)
     ordered = [done[first] for first in starts]
     table = pd.DataFrame({"smiles": [s for b in ordered for s in b["smiles"]], "valid": [v for b in ordered for v in b["valid"]]})
-    return table, sum(b["evaluations"] for b in ordered), earlier
+    return table, ordered, earlier
 
 
 def _partial_file(folder: Path, point: Point) -> Path:
@@ -766,7 +784,9 @@ def frontier(
                 done(point, run_point(point, settings, progress=lines))
         else:
             os.environ.setdefault("OMP_NUM_THREADS", "1")
-            with ProcessPoolExecutor(max_workers=min(jobs, len(missing))) as pool:
+            # CUDA cannot be used in a forked child once the parent has asked for it: start workers afresh there.
+            context = multiprocessing.get_context("spawn") if torch.cuda.is_available() else None
+            with ProcessPoolExecutor(max_workers=min(jobs, len(missing)), mp_context=context) as pool:
                 futures = {pool.submit(_worker, p, settings): p for p in missing}
                 for future in as_completed(futures):
                     done(futures[future], future.result())

@@ -336,7 +336,7 @@ def _generate(model: StoredModel | LoadedModel | str, num_samples: int, options:
     out = GenerateResult(
         table, first.options, first.model, sum(r.seconds for r in results), sum(r.evaluations for r in results),
         sum(r.network_seconds for r in results), first.reference, first.targets,
-        sum(r.classifier_passes for r in results), first.guidance, requested=num_samples, keep=keep, where=conditions, passed=passed, rounds=len(results), seed=seed,
+        sum(r.classifier_passes for r in results), first.guidance, first.device, requested=num_samples, keep=keep, where=conditions, passed=passed, rounds=len(results), seed=seed,
     )
     if not out.complete:
         log.warning(out.message())

@@ -24,7 +24,7 @@ from moldiff.chemistry.oracles import parse_oracles
 from moldiff.chemistry.targets import Target, available_targets, check_trained_target, load_target, read_target
 from moldiff.core.assets import DEFAULT_MODEL, find_asset
 from moldiff.core.errors import MoldiffError
-from moldiff.core.runtime import check_device
+from moldiff.core.runtime import check_device, device_label
 from moldiff.diffusion.denoisers import ModelDenoiser
 from moldiff.diffusion.samplers import DEFAULT_ETA, DEFAULT_SAMPLER, SamplerOptions, progress_total, sample_tokens
 from moldiff.guidance.base import CLASSIFIER_PROCESS, NetworkClassifier, PrefixClassifier, check_guidance, check_top_k
@@ -60,6 +60,7 @@ class SampleResult:
     targets: list[Target] = field(default_factory=list)
     classifier_passes: int = 0
     guidance: str = "none"
+    device: str = "cpu"  # where it was sampled (core.runtime.device_label)
 
     def to_dataframe(self) -> pd.DataFrame:
         """The molecules as a DataFrame (a copy)."""
@@ -166,7 +167,7 @@ def sample(model: StoredModel | LoadedModel | str = DEFAULT_MODEL, num_samples: 
                                            first_index, reference, oracle_names, update)
     seconds = time.perf_counter() - start
     return SampleResult(table, sampler_options, str(model.path), seconds, out.evaluations, out.network_seconds,
-                        reference, targets, network_passes(denoiser), guidance)
+                        reference, targets, network_passes(denoiser), guidance, device_label(model.device))
 
 
 def valid_strings(table: pd.DataFrame) -> list[str | None]:
