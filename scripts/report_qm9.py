@@ -576,7 +576,7 @@ def fourway_figure(cache: dict[str, Any], path: Path = FOURWAY_FIGURE) -> None:
                         label=f"{process}, {guidance}")
                 for novel, rings, gamma in found:
                     ax.annotate(f"{gamma:g}", (novel, rings), fontsize=6, xytext=(3, 3), textcoords="offset points")
-    _finish_figure(fig, ax, cache, f"SELFIES, T = 128, papers' settings, seed {_common(cache, 'seed')}: numbers are gamma "
+    _finish_figure(fig, ax, cache, f"SELFIES, T = 128, papers' settings, seed {_common(cache, 'seed')}: numbers are gamma\n"
                    f"(points with at least {MIN_NOVEL} novel molecules)", path)
 
 
