@@ -4,9 +4,10 @@
 decorates drug-like ones (a phenylpiperazine, a kinase hinge binder, an amide linker) with
 ``moses-selfies-mdlm``. For each scaffold (one attachment point), samples ``--num-samples`` molecules with the
 model's recommended sampler and reports: validity (after the redraws of molecules that break the
-scaffold) with the invalid molecules counted by reason, the share of valid molecules that carry the
-scaffold correctly (re-checked here with RDKit, independently of the sampler's own check: must be 100%), the share whose first draw already
-kept the scaffold, and the number of distinct decorations (next to how many QM9 itself holds). Then:
+scaffold or do not fit in ``max_length``) with the invalid molecules counted by reason, the share of valid
+molecules that carry the scaffold correctly (re-checked here with RDKit, independently of the sampler's own
+check: must be 100%), the share whose first draw already kept the scaffold and fitted, and the number of
+distinct decorations (next to how many QM9 itself holds). Then:
 D-CFG (toward ``rings``, or ``moses-qed``) on a decorated scaffold against unguided decoration (mean
 ring count and QED), two attachment points and
 fragment linking (validity, distinct decorations), and analogs (``start`` with ``remask 0.3``:
@@ -84,7 +85,7 @@ def scaffold_row(model, name: str, text: str, n: int, seed: int, fragments: bool
     row = {
         "constraint": f"{name} `{text}`", "n": n, "validity": table["valid"].mean(),
         "scaffold kept (of valid)": float(np.mean(kept)) if kept else float("nan"),
-        "first draw kept it": float((table["redraws"] == 0).mean()),
+        "first draw passed": float((table["redraws"] == 0).mean()),
         "distinct decorations": int(decorations.nunique()),
         "mean rings (valid)": float(valid["rings"].mean()), "mean QED (valid)": float(valid["qed"].mean()),
         "invalid (why)": invalid_reasons(table), "seconds": round(time.perf_counter() - start, 1),

@@ -244,6 +244,18 @@ def test_decorated_molecules_keep_the_scaffold(model):
     assert again["raw"].tolist() == table["raw"][:8].tolist()  # batching changes nothing
 
 
+def test_molecules_that_break_the_scaffold_or_do_not_fit_are_drawn_again(model):
+    """A decoration still being written at max_length (no <eos>) is redrawn like a broken scaffold: what stays
+    invalid for either reason has used every redraw."""
+    from moldiff.chemistry.tokenizers import NO_EOS
+    from moldiff.pipeline.constraints import REDRAWS
+
+    table = model.sample(32, scaffold="*C1CCOCC1", steps=32, progress=False).to_dataframe()
+    failed = table["invalid_reason"].str.startswith("breaks the") | (table["invalid_reason"] == NO_EOS)
+    assert (table["redraws"] > 0).any() and (table.loc[failed, "redraws"] == REDRAWS).all()
+    assert table["valid"].mean() > 0.9
+
+
 def test_analogs_report_similarity_and_pass_filters(model):
     result = model.sample(6, start="CC1=CC(O)CC1N", remask=0.3, steps=32, progress=False, where="has([#6]),lacks([F])")
     table = result.to_dataframe()

@@ -33,6 +33,8 @@ from moldiff.core.parallel import parallel_map
 PAD, BOS, EOS, MASK = "<pad>", "<bos>", "<eos>", "<mask>"
 SPECIAL_TOKENS = (PAD, BOS, EOS, MASK)
 PAD_ID, BOS_ID, EOS_ID, MASK_ID = range(4)
+#: ``Decoded.error`` of a sequence that ran to ``max_length`` without ending.
+NO_EOS = "no <eos> token"
 DEFAULT_MAX_LENGTH = 32
 FORMAT = "moldiff-tokenizer"
 FORMAT_VERSION = 1
@@ -187,7 +189,7 @@ class Tokenizer:
                 error = error or f"leftover {self.tokens[i]} token"
             pieces.append(self.tokens[i])
         if error is None and require_eos and not ended:
-            error = "no <eos> token"
+            error = NO_EOS
         text = "".join(pieces)
         if error is not None:
             return Decoded(text, None, error)

@@ -42,6 +42,7 @@ from moldiff.chemistry.scaffolds import (
     probe,
     tanimoto,
 )
+from moldiff.chemistry.tokenizers import NO_EOS
 from moldiff.core.errors import MoldiffError
 from moldiff.diffusion.samplers import SamplerOptions, SamplerOutput, Template, sample_tokens
 
@@ -142,10 +143,11 @@ class Constraint:
                progress: Callable[[int], None] | None = None) -> tuple[pd.DataFrame, SamplerOutput]:
         """Sample molecules ``first_index ..`` under the constraint and check them (:meth:`annotate`).
 
-        A molecule that breaks the scaffold is drawn again, up to :data:`REDRAWS` times, from the
+        A molecule that breaks the scaffold, or that is still being written at the last of the
+        ``max_length`` positions (no ``<eos>``), is drawn again, up to :data:`REDRAWS` times, from the
         stream of ``(seed of the redraw, its index)``: rejection sampling of the model's distribution
-        given that the scaffold is kept. Column ``redraws`` counts them; what still breaks it stays
-        invalid, with its reason.
+        given that the scaffold is kept and the molecule fits. Column ``redraws`` counts them; what
+        still fails stays invalid, with its reason.
         """
         indices = np.arange(first_index, first_index + num_samples)
         out = sample_tokens(denoiser, num_samples, options, batch_size, first_index, progress,
@@ -155,7 +157,7 @@ class Constraint:
             return table, out
         table["redraws"] = 0
         for attempt in range(1, REDRAWS + 1):
-            rows = np.flatnonzero(table["invalid_reason"].str.startswith("breaks the").to_numpy())
+            rows = np.flatnonzero(_redrawn(table["invalid_reason"]))
             if len(rows) == 0:
                 break
             redraw = dataclasses.replace(options, seed=int(_rng(options.seed, attempt, purpose=1).integers(2**62)))
@@ -270,6 +272,11 @@ def check_constraint_model(constraint: Constraint | None, kind: str, tokenizer: 
     constraint.template(tokenizer, seed, np.zeros(1, dtype=np.int64))
 
 
+def _redrawn(reasons: pd.Series) -> np.ndarray:
+    """Which molecules a scaffold's redraws sample again: those that break it or do not fit (no ``<eos>``)."""
+    return (reasons.str.startswith("breaks the") | (reasons == NO_EOS)).to_numpy()
+
+
 def constraint_summary(table: pd.DataFrame) -> str | None:
     """One line on a constrained sample's table (``None`` when unconstrained): scaffold kept and redraws, or similarity."""
     if "similarity" in table:
@@ -278,6 +285,6 @@ def constraint_summary(table: pd.DataFrame) -> str | None:
                 f"{similarity.median():.3f}" if len(similarity) else "analogs: none valid")
     if "redraws" not in table:
         return None
-    broken = int(table["invalid_reason"].str.startswith("breaks the").sum())
+    failed = int(_redrawn(table["invalid_reason"]).sum())
     return (f"scaffold: {int(table['valid'].sum())} valid molecules carry it; {int((table['redraws'] > 0).sum())} were "
-            f"drawn again after breaking it; {broken} still broke it after {REDRAWS} redraws (invalid)")
+            f"drawn again after breaking it or not fitting; {failed} still did after {REDRAWS} redraws (invalid)")
