@@ -11,8 +11,12 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
 
 from moldiff.core.errors import MoldiffError
+
+if TYPE_CHECKING:
+    import torch
 
 THREADS_ENV = "MOLDIFF_THREADS"
 #: Threads used when neither ``--threads`` nor ``$MOLDIFF_THREADS`` says otherwise.
@@ -38,7 +42,7 @@ def check_device(device: str | None) -> str:
     return device
 
 
-def device_label(device) -> str:
+def device_label(device: str | torch.device) -> str:
     """A device in words for reports: ``cpu``, or the GPU's name (``cuda: NVIDIA H200``)."""
     import torch
 

@@ -57,8 +57,8 @@ from moldiff.diffusion.samplers import DEFAULT_SAMPLER, SAMPLER_KIND, SAMPLERS
 from moldiff.guidance.base import CLASSIFIER_PROCESS, GUIDANCE, GUIDANCE_KINDS, check_gamma
 from moldiff.guidance.multi import format_gamma, is_single, target_gammas
 from moldiff.guidance.presets import get_preset, preset_settings
-from moldiff.pipeline.options import sampling_defaults
 from moldiff.pipeline.display import frontier_html
+from moldiff.pipeline.options import sampling_defaults
 from moldiff.pipeline.sampling import SampleResult, classifier_folder, default_reference, sample, valid_strings
 from moldiff.store.modelfile import read_config, resolve_model_path
 from moldiff.store.recommended import recommended_options
