@@ -363,9 +363,13 @@ def fourway_goals(fresh: dict[str, dict[str, Any]]) -> list[str]:
         for ours, theirs in [(o, t) for o in FOURWAY["ReMDM"][2] for t in FOURWAY[other][2] if t.startswith(o)]:
             remdm, points = _guided_points(fresh, "ReMDM", ours), _guided_points(fresh, other, theirs)
             if remdm and points:
+                wins, losses = _dominated(points, remdm), _dominated(remdm, points)
+                share, other_share = wins / len(points), losses / len(remdm)
+                verdict = ("agrees with the papers" if share > other_share else
+                           "does not agree with the papers" if share < other_share else "neither is ahead")
                 out.append(f"- ReMDM ahead of {other} under guidance at T = 128, ReMDM {ours} against {other} {theirs} (points "
-                           f"with at least {MIN_NOVEL} novel molecules): ReMDM dominates {_dominated(points, remdm)} of "
-                           f"{other}'s {len(points)} points, {other} dominates {_dominated(remdm, points)} of ReMDM's {len(remdm)}.")
+                           f"with at least {MIN_NOVEL} novel molecules): ReMDM dominates {wins} of {other}'s {len(points)} "
+                           f"points, {other} dominates {losses} of ReMDM's {len(remdm)} ({verdict}).")
     return out
 
 
