@@ -156,7 +156,7 @@ def _read_cache() -> dict[str, Any]:
 
 
 def compute(rows: list[Point], num_samples: int, seed: int, target: str = "rings", jobs: int = 1,
-            batch_size: int | None = None) -> dict[str, Any]:
+            batch_size: int | None = None, device: str | None = None) -> dict[str, Any]:
     """Fill the cache for ``rows`` through :func:`moldiff.frontier`, measured for ``target`` (FCD for the
     unguided rows); returns the whole cache. Points are cached by settings and weights, saved after each one;
     with ``batch_size``, a point's finished batches are saved too (in ``reports/qm9.partial/``), so a
@@ -166,7 +166,7 @@ def compute(rows: list[Point], num_samples: int, seed: int, target: str = "rings
     for points, fcd in ((unguided, True), (guided, False)):
         if points:
             frontier(points=points, num_samples=num_samples, seed=seed, target=target, fcd=fcd, cache=RESULTS,
-                     shipped=False, jobs=jobs, batch_size=batch_size)
+                     shipped=False, jobs=jobs, batch_size=batch_size, device=device)
     return _read_cache()
 
 
@@ -658,6 +658,7 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=1, help="rows computed in parallel processes")
     parser.add_argument("--batch-size", type=int, default=None,
                         help="molecules per sampler run, each saved when done, so that a slow row resumes [default: all in one]")
+    parser.add_argument("--device", default=None, help="cpu or cuda [default: cuda when available]; never changes the molecules")
     parser.add_argument("--render-only", action="store_true", help="rewrite the report and cards from the cache")
     args = parser.parse_args()
     cache = _read_cache()
@@ -666,7 +667,7 @@ def main() -> None:
         rows = [r for r in make_rows() if (not args.models or r.model in args.models.split(","))
                 and (not args.guidance or r.guidance in args.guidance.split(","))]
         if not args.render_only:
-            cache = compute(rows, args.num_samples, args.seed, target, args.jobs, args.batch_size)
+            cache = compute(rows, args.num_samples, args.seed, target, args.jobs, args.batch_size, args.device)
     with atomic_write(REPORT) as handle:
         handle.write(render(cache))
     write_cards(cache)

@@ -190,10 +190,11 @@ def test_an_interrupted_point_resumes_from_its_saved_batches(tiny, tmp_path, mon
 
     sweep = dict(guidance="cfg", gammas=[2], samplers="mdlm", steps=8, num_samples=24, target="rings", progress=False)
     whole = moldiff.frontier(str(tiny), cache=tmp_path / "whole.json", **sweep).table  # one batch of 24
-    real, starts = frontier.sample, []
+    real, starts, devices = frontier.sample, [], []
 
     def sample(*args, first_index=0, **kwargs):
         starts.append(first_index)
+        devices.append(kwargs["device"])
         if fail_at == first_index:
             raise KeyboardInterrupt
         return real(*args, first_index=first_index, **kwargs)
@@ -221,6 +222,11 @@ def test_an_interrupted_point_resumes_from_its_saved_batches(tiny, tmp_path, mon
     assert list(row["devices"]) == ["cpu"] and row["devices"]["cpu"]["batches"] == 3  # an old batch counts as CPU
     assert "classifier_passes_per_molecule" not in row  # not known for every batch
     assert one["devices"]["cpu"]["batches"] == 1 and one["classifier_passes_per_molecule"] == 0  # D-CFG scores nothing
+    starts.clear()  # a device is where points are sampled, not part of them: the cached point answers
+    moldiff.frontier(str(tiny), cache=cache, batch_size=8, device="cpu", **sweep)
+    assert starts == [] and set(devices) == {None}  # so far: the default device
+    moldiff.frontier(str(tiny), cache=tmp_path / "on_cpu.json", batch_size=8, device="cpu", **sweep)
+    assert devices[-3:] == ["cpu"] * 3  # passed to every batch
 
     starts.clear()  # a damaged file is sampled again, with a warning
     fail_at = 16

@@ -299,7 +299,9 @@ def test_14_unknown_or_missing_device_is_a_clear_error(trained, run_cli, monkeyp
         _one_line_error(result, device)
         with pytest.raises(MoldiffError, match=device):
             moldiff.load(trained["mdlm"]).sample(2, device=device, progress=False)
-    assert not Path("o.csv").exists()
+        result = run_cli("frontier", "--model", trained["mdlm"], "--device", device, "--out", "f.csv", expect=2)
+        _one_line_error(result, device)
+    assert not Path("o.csv").exists() and not Path("f.csv").exists()
 
 
 # --- 15, 27: sampling options are checked before the model loads, named by their flags -----------

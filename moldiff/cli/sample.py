@@ -131,6 +131,7 @@ def sample_command(model: str, num_samples: int, out: Path, keep: str | None, wh
 @click.option("--cache", type=click.Path(path_type=Path), default=None, help="Cache of computed points [default: OUT with .cache.json].")
 @click.option("--shipped/--no-shipped", default=True, show_default=True, help="Take points that ship in the report (reports/qm9.json: the shipped models, 1,024 molecules, seed 0) instead of computing them.")
 @click.option("--jobs", type=int, default=1, show_default=True, help="Processes computing points at once.")
+@click.option("--device", default=None, help="cpu or cuda (cuda:1, ...) [default: cuda when available]; never changes the molecules.")
 @click.option("--out", "outputs", type=click.Path(path_type=Path), multiple=True, default=(Path("frontier.csv"),), show_default=True, help="Table of points: .csv or .json (repeatable).")
 @click.option("--plot", type=click.Path(path_type=Path), default=None, help="Plot: .png, .svg or .pdf.")
 @click.option("--overlay", default=None, help="Reference points drawn on the plot: 'papers' (the papers' QM9 points) or a CSV with label, novel, mean.")
@@ -138,7 +139,7 @@ def sample_command(model: str, num_samples: int, out: Path, keep: str | None, wh
 @click.option("--fragments", default=None, help='A constrained frontier: every point links these fragments, "A*.*B".')
 def frontier_command(models: str, guidance: str, gammas: str, samplers: str | None, presets: str | None, steps: str | None,
                      num_samples: int, target: str, seed: int, fcd: bool, reference: str, batch_size: int | None,
-                     papers_settings: bool, cache: Path | None, shipped: bool, jobs: int, outputs: tuple[Path, ...], plot: Path | None,
+                     papers_settings: bool, cache: Path | None, shipped: bool, jobs: int, device: str | None, outputs: tuple[Path, ...], plot: Path | None,
                      overlay: str | None, scaffold: str | None, fragments: str | None) -> None:
     """Sweep a product of models, guidance, gammas, samplers and steps: novelty against a property.
 
@@ -166,7 +167,7 @@ def frontier_command(models: str, guidance: str, gammas: str, samplers: str | No
         raise MoldiffError(f"--gamma takes numbers (3:1 for one per target) and --steps integers, comma-separated ({exc})") from None
     result = frontier(models, guidance=guidance, gammas=gamma_values, samplers=samplers, steps=step_values, presets=presets,
                       num_samples=num_samples, target=target, seed=seed, fcd=fcd, reference=reference, batch_size=batch_size,
-                      recommended=not papers_settings, cache=cache, shipped=shipped, jobs=jobs, **constrained)
+                      recommended=not papers_settings, cache=cache, shipped=shipped, jobs=jobs, device=device, **constrained)
     for out in outputs:
         result.save(out)
     if plot is not None:

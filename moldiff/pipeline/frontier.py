@@ -52,6 +52,7 @@ from moldiff.chemistry.targets import TARGET_FILE, Target, load_target, parse_ta
 from moldiff.core.assets import CHECKOUT_ROOT
 from moldiff.core.errors import MoldiffError
 from moldiff.core.files import atomic_write, check_output_paths, read_json, sha256_text, write_json
+from moldiff.core.runtime import check_device
 from moldiff.diffusion.denoisers import DENOISER_KINDS
 from moldiff.diffusion.samplers import DEFAULT_SAMPLER, SAMPLER_KIND, SAMPLERS
 from moldiff.guidance.base import CLASSIFIER_PROCESS, GUIDANCE, GUIDANCE_KINDS, check_gamma
@@ -210,6 +211,7 @@ class Settings:
     reference: str = "qm9"
     batch_size: int | None = None  # None: all molecules in one batch
     partial: Path | None = None  # where the finished batches of unfinished points are kept (see run_point)
+    device: str | None = None  # where points are sampled (None: cuda when available); never changes the molecules
 
     @property
     def targets(self) -> list[str]:
@@ -229,7 +231,7 @@ def _sample_settings(point: Point, settings: Settings, batch_size: int, progress
     options.pop("preset", None)  # its settings are the point's own (make_point)
     return dict(sampler=point.sampler, steps=point.steps, seed=settings.seed, guidance=point.guidance,
                 gamma=point.gamma if point.guidance != "none" else 1.0, target=point.target, batch_size=batch_size,
-                reference=settings.reference, progress=progress, **options)
+                reference=settings.reference, progress=progress, device=settings.device, **options)
 
 
 def run_point(point: Point, settings: Settings, progress: bool = False) -> dict[str, Any]:
@@ -707,6 +709,7 @@ def frontier(
     cache: str | Path | None = None,
     shipped: bool = True,
     jobs: int = 1,
+    device: str | None = None,
     progress: bool = True,
     **options: Any,
 ) -> Frontier:
@@ -719,7 +722,9 @@ def frontier(
     file of cached points (read first, and written after each computed point); ``shipped``: the shipped
     report's points answer too (:data:`SHIPPED_RESULTS`, read-only). ``reference`` (novelty): by default the
     data set the models learned (:func:`~moldiff.pipeline.sampling.default_reference`). ``target`` may name several targets (``"rings,qed"``); a ``gammas`` item
-    may then be a tuple, one gamma per target (see the module docstring).
+    may then be a tuple, one gamma per target (see the module docstring). ``device`` (``cpu``, ``cuda``,
+    ``cuda:1``): where points are sampled, by default cuda when available; it never changes the molecules
+    (``benchmarks/device_agreement.py``), so cached points answer whatever device computed them.
     """
     if num_samples < 1:
         raise MoldiffError(f"-n must be at least 1, not {num_samples}")
@@ -727,6 +732,8 @@ def frontier(
         raise MoldiffError(f"--jobs must be at least 1, not {jobs}")
     if batch_size is not None and batch_size < 1:
         raise MoldiffError(f"--batch-size must be at least 1, not {batch_size}")
+    if device is not None:
+        device = check_device(device)
     if points is None:
         if not _listed(models):
             raise MoldiffError("the frontier is empty: give at least one model")
@@ -746,7 +753,7 @@ def frontier(
         reference = learned.pop()
     cache_path = Path(cache) if cache is not None else None
     settings = Settings(num_samples, seed, target, fcd, reference, batch_size,
-                        cache_path.with_suffix(".partial") if cache_path is not None else None)
+                        cache_path.with_suffix(".partial") if cache_path is not None else None, device)
     basis = _basis(settings)
     sources = [("cache", _read_cache(cache_path)["rows"])]
     sources += [("shipped", _read_cache(path)["rows"]) for path in SHIPPED_RESULTS if shipped and path.is_file()]
