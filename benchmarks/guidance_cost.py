@@ -7,7 +7,8 @@ Samples ``--num-samples`` molecules (one batch) at T = ``--steps`` with ``--samp
 (``--models`` picks some). Prints per molecule: denoiser evaluations (rows through the network; CFG runs two per
 row), classifier passes (sequences scored; Taylor counts forward + backward as 2) and seconds, and
 the seconds relative to unguided sampling of the same model. Ratios, not seconds, are what to
-compare on a shared machine. Settings not given are the sampling defaults (top-p 1; the default
+compare on a shared machine. Each setting first runs once untimed on two molecules (a GPU's first
+calls compile and cache kernels). Settings not given are the sampling defaults (top-p 1; the default
 model recommends ``--top-p 0.9``); ``--gamma 10,50`` measures each guided method at each gamma, ``--methods cbg`` only some methods.
 Usage::
 
@@ -57,9 +58,10 @@ def main() -> None:
     print(f"{'model':16s} {'sampler':11s} {'guidance':14s} {'gamma':>6s} {'evals/mol':>9s} {'clf/mol':>9s} {'s/mol':>8s} {'x unguided':>10s}")
     base: dict[str, float] = {}
     for model, guidance, top_k, sampler, gamma in runs:
-        result = sample(model, args.num_samples, sampler=sampler, steps=args.steps, batch_size=args.num_samples,
-                        guidance=guidance, gamma=gamma, target=None if guidance == "none" else "rings",
+        settings = dict(sampler=sampler, guidance=guidance, gamma=gamma, target=None if guidance == "none" else "rings",
                         top_k=top_k, top_p=args.top_p, nucleus=args.nucleus, progress=False)
+        sample(model, 2, steps=2, batch_size=2, **settings)  # untimed warm-up: first calls (CUDA kernels, caches)
+        result = sample(model, args.num_samples, steps=args.steps, batch_size=args.num_samples, **settings)
         speed = result.speed()
         per_molecule = result.seconds / args.num_samples
         base.setdefault(model.path.name, per_molecule)

@@ -391,8 +391,8 @@ def udlm_cbg_note(fresh: dict[str, dict[str, Any]]) -> str:
         where = "; ".join(f"gamma {r['gamma']:g}: " + ", ".join(f"{d['batches']} on {name} ({d['seconds']:,.0f} s)"
                                                                   for name, d in _devices(r).items()) for r in on_gpu)
         text += (f" Rows sampled on a GPU, in batches of 128 molecules: {where}. A GPU draws the same molecules as the CPU "
-                 "([`device_agreement_h200.txt`](device_agreement_h200.txt)), and there exact D-CBG costs a few times "
-                 "unguided rather than a hundred ([`guidance_cost_udlm_h200.txt`](guidance_cost_udlm_h200.txt)).")
+                 "([`device_agreement_h200.txt`](device_agreement_h200.txt)), and there exact D-CBG costs about ten times "
+                 "unguided sampling rather than tens to hundreds ([`guidance_cost_udlm_h200.txt`](guidance_cost_udlm_h200.txt)).")
     if missing:
         text += (f" Its rows at gamma {', '.join(missing)} are not computed: the classifier scores a substitution at "
                  "every position a draw proposes to change, accepted with probability p(y | z)^gamma, so the work grows "
