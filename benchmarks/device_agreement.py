@@ -5,7 +5,8 @@ Molecule ``i`` draws its randomness from its own stream keyed by the seed and ``
 floating point differs between devices: a draw can change only where a probability sits on a
 rounding boundary. Samples ``--num-samples`` molecules of one setting on each of ``--devices`` (the
 first is the reference) and prints, per device, the seconds and how many molecules are identical to
-the reference device's. Usage::
+the reference device's. The seconds include each device's first calls (no warm-up): a rough guide to
+speed; ``benchmarks/guidance_cost.py`` measures it. Usage::
 
     python benchmarks/device_agreement.py [--model qm9-selfies-udlm] [--guidance cbg] [--gamma 1]
                                           [--num-samples 32] [--steps 128] [--devices cpu,cuda]
