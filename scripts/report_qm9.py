@@ -388,9 +388,10 @@ def udlm_cbg_note(fresh: dict[str, dict[str, Any]]) -> str:
         text += f" Exact D-CBG on uniform noise took this many times the unguided row's wall time on CPU: {cost}."
     on_gpu = [r for r in exact if r not in on_cpu]
     if on_gpu:
-        where = "; ".join(f"gamma {r['gamma']:g}: " + ", ".join(f"{d['batches']} on {name} ({d['seconds']:,.0f} s)"
-                                                                  for name, d in _devices(r).items()) for r in on_gpu)
-        text += (f" Rows sampled on a GPU, in batches of 128 molecules: {where}. A GPU draws the same molecules as the CPU "
+        where = "; ".join(f"gamma {r['gamma']:g} ({r.get('batch_size', r['n'])} molecules a batch): "
+                          + ", ".join(f"{d['batches']} on {name} ({d['seconds']:,.0f} s)" for name, d in _devices(r).items())
+                          for r in on_gpu)
+        text += (f" Rows sampled on a GPU in whole or in part: {where}. A GPU draws the same molecules as the CPU "
                  "([`device_agreement_h200.txt`](device_agreement_h200.txt)), and there exact D-CBG costs about ten times "
                  "unguided sampling rather than tens to hundreds ([`guidance_cost_udlm_h200.txt`](guidance_cost_udlm_h200.txt)).")
     if missing:
