@@ -239,3 +239,43 @@ def test_an_interrupted_point_resumes_from_its_saved_batches(tiny, tmp_path, mon
     fail_at, starts[:] = None, []
     moldiff.frontier(str(tiny), cache=tmp_path / "again.json", batch_size=8, **sweep)
     assert starts == [0, 8, 16] and "is damaged" in caplog.text
+
+
+def test_a_parallel_sweep_spreads_its_workers_over_the_gpus(monkeypatch):
+    """With several GPUs and the device left open, worker i takes GPU i mod count; a chosen device, or one GPU, keeps
+    every worker where it was told; a worker applies its GPU to the points it computes."""
+    from moldiff.pipeline import frontier
+
+    monkeypatch.setattr(frontier.torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(frontier.torch.cuda, "device_count", lambda: 3)
+    assert frontier.worker_devices(None, 4) == ["cuda:0", "cuda:1", "cuda:2", "cuda:0"]
+    assert frontier.worker_devices("cuda", 2) == ["cuda:0", "cuda:1"]
+    assert frontier.worker_devices("cuda:1", 4) is None and frontier.worker_devices("cpu", 4) is None
+    monkeypatch.setattr(frontier.torch.cuda, "device_count", lambda: 1)
+    assert frontier.worker_devices(None, 4) is None
+
+    class Queue:  # what _start_worker takes its GPU from
+        def get(self):
+            return "cuda:2"
+
+    seen = []
+    monkeypatch.setattr(frontier, "run_point", lambda point, settings: seen.append(settings.device))
+    monkeypatch.setattr(frontier.torch, "set_num_threads", lambda n: None)
+    monkeypatch.setattr(frontier, "_WORKER_DEVICE", None)
+    frontier._worker(None, frontier.Settings(device="cpu"))
+    frontier._start_worker(Queue())
+    frontier._worker(None, frontier.Settings())
+    assert seen == ["cpu", "cuda:2"]
+
+
+def test_spawned_workers_given_devices_at_their_start_complete_a_sweep(tiny, tmp_path, monkeypatch):
+    """The path a machine with several GPUs takes, run on CPU: spawned workers, each taking a device from a queue at
+    its start (that a worker then samples there: test_a_parallel_sweep_spreads_its_workers_over_the_gpus)."""
+    from moldiff.pipeline import frontier
+
+    monkeypatch.setattr(frontier.torch.cuda, "is_available", lambda: True)  # the parent only: spawned workers use CPU
+    monkeypatch.setattr(frontier, "worker_devices", lambda device, workers: ["cpu"] * workers)
+    sweep = moldiff.frontier(str(tiny), guidance="cfg", gammas=[1, 2], samplers="mdlm", steps=4, num_samples=8,
+                             target="rings", cache=tmp_path / "cache.json", jobs=2, progress=False)
+    rows = json.loads((tmp_path / "cache.json").read_text())["rows"]
+    assert len(sweep.table) == 2 and all(list(r["devices"]) == ["cpu"] for r in rows.values())

@@ -36,7 +36,7 @@ import os
 import time
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -452,10 +452,28 @@ def _store(path: Path | None, point: Point, entry: dict[str, Any]) -> None:
     write_json(cache, path)
 
 
-def _worker(point: Point, settings: Settings) -> dict[str, Any]:
-    import torch
+#: The GPU of this worker process of a parallel sweep, when the sweep spreads its workers over several.
+_WORKER_DEVICE: str | None = None
 
+
+def worker_devices(device: str | None, workers: int) -> list[str] | None:
+    """The device of each worker of a parallel sweep: the GPUs in turn when ``device`` leaves the GPU open
+    (``None`` or ``cuda``) and the machine has several; ``None`` (every worker on ``device``) otherwise."""
+    if device not in (None, "cuda") or not torch.cuda.is_available() or torch.cuda.device_count() < 2:
+        return None
+    return [f"cuda:{i % torch.cuda.device_count()}" for i in range(workers)]
+
+
+def _start_worker(devices: Any) -> None:
+    """A worker process's start: take the next GPU from the sweep's queue of them."""
+    global _WORKER_DEVICE
+    _WORKER_DEVICE = devices.get()
+
+
+def _worker(point: Point, settings: Settings) -> dict[str, Any]:
     torch.set_num_threads(1)
+    if _WORKER_DEVICE is not None:
+        settings = replace(settings, device=_WORKER_DEVICE)
     return run_point(point, settings)
 
 
@@ -791,9 +809,16 @@ def frontier(
                 done(point, run_point(point, settings, progress=lines))
         else:
             os.environ.setdefault("OMP_NUM_THREADS", "1")
+            workers = min(jobs, len(missing))
             # CUDA cannot be used in a forked child once the parent has asked for it: start workers afresh there.
             context = multiprocessing.get_context("spawn") if torch.cuda.is_available() else None
-            with ProcessPoolExecutor(max_workers=min(jobs, len(missing)), mp_context=context) as pool:
+            initialize: dict[str, Any] = {}
+            if (gpus := worker_devices(device, workers)) is not None:  # one GPU a worker, in turn
+                queue = context.Queue()
+                for gpu in gpus:
+                    queue.put(gpu)
+                initialize = {"initializer": _start_worker, "initargs": (queue,)}
+            with ProcessPoolExecutor(max_workers=workers, mp_context=context, **initialize) as pool:
                 futures = {pool.submit(_worker, p, settings): p for p in missing}
                 for future in as_completed(futures):
                     done(futures[future], future.result())
