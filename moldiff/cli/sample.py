@@ -103,8 +103,8 @@ def sample_command(model: str, num_samples: int, out: Path, keep: str | None, wh
     steps = "" if result.options.sampler == "ar" else f", T = {result.options.steps}"  # AR takes one step per token
     console.print(metrics_table(metrics, title=f"{result.generated} samples, {result.options.sampler}{steps}{guided}"))
     console.print(
-        f"{speed['molecules_per_second']:.1f} molecules/s, {speed['evaluations_per_molecule']:.1f} denoiser evaluations "
-        f"per molecule, network {speed['network_time_fraction']:.0%} of the time"
+        f"{speed['molecules_per_second']:.1f} molecules/s on {result.device}, {speed['evaluations_per_molecule']:.1f} "
+        f"denoiser evaluations per molecule, network {speed['network_time_fraction']:.0%} of the time"
     )
     if result.filtered:
         click.echo(result.message())
